@@ -1,0 +1,181 @@
+import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise'
+import { DatabaseTimeout, DatabaseUnavailable, isConnectionError } from '../errors.js'
+import type { DbOperation, Metrics } from '../metrics.js'
+import type { Order, UpdateOrderBody } from '../schemas/order.js'
+
+/** Chaos hooks on the database path (added latency, blocked writes...). */
+export interface DbFaultHooks {
+  /** True when some fault applies to this operation (checked on every query: keep it cheap). */
+  affects(op: DbOperation): boolean
+  /** Awaited while holding a connection, before the query runs; `signal` aborts at the deadline. */
+  apply(op: DbOperation, signal: AbortSignal): Promise<void>
+}
+
+export interface NewOrder {
+  id: string
+  userId: number
+  item: string
+  quantity: number
+  amountCents: number
+  status: Order['status']
+  /** Set by the service at acceptance (ISO, ms precision), so a queued order keeps its time. */
+  createdAt: string
+}
+
+/** The order as it is right after its insert (version 1). */
+export function newOrderToOrder(o: NewOrder): Order {
+  return { id: o.id, userId: o.userId, item: o.item, quantity: o.quantity, amountCents: o.amountCents, status: o.status, version: 1, createdAt: o.createdAt, updatedAt: o.createdAt }
+}
+
+interface OrderRow extends RowDataPacket {
+  id: string
+  user_id: number
+  item: string
+  quantity: number
+  amount_cents: string
+  status: Order['status']
+  version: number
+  created_at: Date
+  updated_at: Date
+}
+
+/** 'YYYY-MM-DD HH:MM:SS.mmm' in UTC, the literal both MySQL and MariaDB accept for DATETIME(3). */
+function toDbTime(iso: string): string {
+  return iso.replace('T', ' ').replace('Z', '')
+}
+
+const COLUMNS = 'id, user_id, item, quantity, amount_cents, status, version, created_at, updated_at'
+
+export function rowToOrder(r: OrderRow): Order {
+  // Key order is fixed: the cached JSON and the API response are the same bytes.
+  return {
+    id: r.id,
+    userId: r.user_id,
+    item: r.item,
+    quantity: r.quantity,
+    amountCents: Number(r.amount_cents),
+    status: r.status,
+    version: r.version,
+    createdAt: r.created_at.toISOString(),
+    updatedAt: r.updated_at.toISOString(),
+  }
+}
+
+/**
+ * Every query the service sends to MySQL goes through here: counted by operation, timed, bounded by
+ * a deadline (pool wait included) and exposed to chaos hooks. Connection failures become a 503 with
+ * a stable code; anything else propagates as a bug.
+ */
+export class OrderRepository {
+  constructor(
+    private readonly pool: Pool,
+    private readonly metrics: Metrics,
+    private readonly faults: DbFaultHooks,
+    private readonly timeoutMs: number,
+  ) {}
+
+  async findById(id: string): Promise<Order | null> {
+    const rows = await this.run<OrderRow[]>('select', `SELECT ${COLUMNS} FROM orders WHERE id = ?`, [id])
+    return rows[0] ? rowToOrder(rows[0]) : null
+  }
+
+  /** Loads several orders in one query (warm-up); absent ids are simply not returned. */
+  async findMany(ids: string[]): Promise<Order[]> {
+    if (ids.length === 0) return []
+    const rows = await this.run<OrderRow[]>('select', `SELECT ${COLUMNS} FROM orders WHERE id IN (${ids.map(() => '?').join(', ')})`, ids)
+    return rows.map(rowToOrder)
+  }
+
+  /**
+   * Order ids above `afterId`, ascending, at most `limit` (a keyset page: the Bloom filter build
+   * streams the table with it instead of one giant result). CAST keeps the BIGINT comparison exact.
+   */
+  async idsAfter(afterId: string, limit: number): Promise<string[]> {
+    const rows = await this.run<RowDataPacket[]>('scan', 'SELECT id FROM orders WHERE id > CAST(? AS SIGNED) ORDER BY id LIMIT ?', [afterId, String(limit)])
+    return rows.map((r) => String(r.id))
+  }
+
+  /** Inserts; returns false when an order with that id already exists (idempotent replays). */
+  async insert(o: NewOrder): Promise<boolean> {
+    const res = await this.run<ResultSetHeader>(
+      'insert',
+      'INSERT INTO orders (id, user_id, item, quantity, amount_cents, status, version, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?) ON DUPLICATE KEY UPDATE id = id',
+      [o.id, o.userId, o.item, o.quantity, o.amountCents, o.status, toDbTime(o.createdAt), toDbTime(o.createdAt)],
+    )
+    // MySQL reports 1 affected row for an insert and 0 for an unchanged duplicate.
+    return res.affectedRows === 1
+  }
+
+  /** Applies a partial update and bumps the version; returns null when the order does not exist. */
+  async update(id: string, patch: UpdateOrderBody): Promise<Order | null> {
+    const sets: string[] = []
+    const values: (string | number)[] = []
+    if (patch.item !== undefined) (sets.push('item = ?'), values.push(patch.item))
+    if (patch.quantity !== undefined) (sets.push('quantity = ?'), values.push(patch.quantity))
+    if (patch.amountCents !== undefined) (sets.push('amount_cents = ?'), values.push(patch.amountCents))
+    if (patch.status !== undefined) (sets.push('status = ?'), values.push(patch.status))
+    sets.push('version = version + 1', 'updated_at = CURRENT_TIMESTAMP(3)')
+    const res = await this.run<ResultSetHeader>('update', `UPDATE orders SET ${sets.join(', ')} WHERE id = ?`, [...values, id])
+    if (res.affectedRows === 0) return null
+    return this.findById(id)
+  }
+
+  /** Health check: not counted as a query (a scrape or probe must not move the lab's figures). */
+  async ping(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new DatabaseTimeout(this.timeoutMs)), this.timeoutMs)
+    })
+    try {
+      await Promise.race([this.pool.query('SELECT 1'), deadline])
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  /** Runs one statement with metrics, the deadline and the chaos hooks. Placeholders only. */
+  async run<T>(op: DbOperation, sql: string, params: (string | number | null)[]): Promise<T> {
+    const m = this.metrics
+    m.dbQuery(op)
+    m.dbQueryStarted()
+    const end = m.dbDuration.startTimer({ operation: op })
+    let timer: NodeJS.Timeout | undefined
+    // Only a query that a fault affects needs to tell the fault when its deadline has passed.
+    const aborter = this.faults.affects(op) ? new AbortController() : undefined
+    try {
+      const deadline = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          aborter?.abort()
+          reject(new DatabaseTimeout(this.timeoutMs))
+        }, this.timeoutMs)
+      })
+      return await Promise.race([this.execute<T>(op, sql, params, aborter?.signal), deadline])
+    } catch (err) {
+      m.dbErrors.inc({ operation: op })
+      if (err instanceof DatabaseTimeout) throw err
+      if (isConnectionError(err)) throw new DatabaseUnavailable((err as Error).message || (err as { code: string }).code)
+      throw err
+    } finally {
+      clearTimeout(timer)
+      end()
+      m.dbQueryEnded()
+    }
+  }
+
+  private async execute<T>(op: DbOperation, sql: string, params: (string | number | null)[], faultSignal: AbortSignal | undefined): Promise<T> {
+    if (!faultSignal) {
+      const [rows] = await this.pool.execute(sql, params)
+      return rows as T
+    }
+    // A slow query holds its connection: the pool saturates as it would under a real slow database.
+    let conn: PoolConnection | undefined
+    try {
+      conn = await this.pool.getConnection()
+      await this.faults.apply(op, faultSignal)
+      const [rows] = await conn.execute(sql, params)
+      return rows as T
+    } finally {
+      conn?.release()
+    }
+  }
+}

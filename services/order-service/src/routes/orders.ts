@@ -1,0 +1,40 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { preHandlerHookHandler } from 'fastify'
+import { InvalidInput, OrderNotFound } from '../errors.js'
+import { CreateOrderBody, Order, OrderIdParams, UpdateOrderBody, isOrderIdInRange } from '../schemas/order.js'
+
+const JSON_TYPE = 'application/json; charset=utf-8'
+
+const orders: FastifyPluginAsyncTypebox = async (app) => {
+  // The id pattern cannot express the 2^63 bound; a hook on these routes refuses the rest.
+  // Callback style: an async hook would cost a promise on every read.
+  const checkRange: preHandlerHookHandler = (req, _reply, done) => {
+    const { id } = req.params as { id: string }
+    done(isOrderIdInRange(id) ? undefined : new InvalidInput(`params/id ${id} is out of range: at most 9223372036854775807`))
+  }
+
+  app.get('/orders/:id', { schema: { params: OrderIdParams }, preHandler: checkRange }, async (req, reply) => {
+    const result = await app.orders.get(req.params.id)
+    if (result === null) throw new OrderNotFound(req.params.id)
+    // The cached JSON is the response body: Fastify sends a string with a JSON content type as
+    // is, never parsed and re-serialized.
+    if (typeof result === 'string') return reply.type(JSON_TYPE).send(result)
+    // A degraded answer (avalanche protection) says so: the order may be older than MySQL's.
+    return reply.header('x-cachelab-degraded', result.degraded).type(JSON_TYPE).send(result.json)
+  })
+
+  app.post('/orders', { schema: { body: CreateOrderBody } }, async (req, reply) => {
+    const result = await app.orders.create(req.body)
+    reply.code(result.status)
+    if (result.status === 202) reply.header('location', `/orders/${result.order.id}`)
+    return result.order
+  })
+
+  app.put('/orders/:id', { schema: { params: OrderIdParams, body: UpdateOrderBody, response: { 200: Order } }, preHandler: checkRange }, async (req) => {
+    const order = await app.orders.update(req.params.id, req.body)
+    if (!order) throw new OrderNotFound(req.params.id)
+    return order
+  })
+}
+
+export default orders
