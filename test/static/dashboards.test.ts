@@ -1,0 +1,97 @@
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parse, stringify } from 'yaml'
+import { describe, expect, it } from 'vitest'
+import { DATASOURCE, SCHEMA_VERSION } from '../../dashboards/src/grafana.js'
+import { renderAll } from '../../dashboards/src/index.js'
+import { DASHBOARD_DIR, dashboardQueries, datasourceRefs, loadDashboards, parseLabelValues, substituteGrafanaVariables } from '../helpers/dashboards.js'
+import { requireBinary } from '../helpers/prometheus-server.js'
+
+// The committed Grafana JSON: generated from dashboards/src (and current), provisioned-datasource
+// references only, stable uids, and PromQL that parses. test/integration/dashboards-prometheus
+// checks that every query also returns data from a real Prometheus.
+
+const dashboards = loadDashboards()
+
+describe('dashboards/json', () => {
+  it('is exactly what `npm run dashboards` generates from dashboards/src', () => {
+    const generated = renderAll()
+    expect(dashboards.map((d) => d.file).sort()).toEqual([...generated.keys()].sort())
+    for (const [file, text] of generated) expect(readFileSync(`${DASHBOARD_DIR}/${file}`, 'utf8'), `${file} is stale: run npm run dashboards`).toBe(text)
+  })
+
+  it('is typed against the Grafana version the stack runs (@grafana/schema = the grafana image tag)', () => {
+    const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { devDependencies: Record<string, string> }
+    const compose = parse(readFileSync('docker-compose.yml', 'utf8')) as { 'x-images': Record<string, string> }
+    expect(compose['x-images'].grafana).toBe(`grafana/grafana:${pkg.devDependencies['@grafana/schema']}`)
+  })
+
+  it('has stable, unique uids matching the file names, and a pinned schemaVersion', () => {
+    const uids = dashboards.map((d) => d.model.uid)
+    expect(new Set(uids).size).toBe(uids.length)
+    for (const d of dashboards) {
+      expect(d.file).toBe(`${d.model.uid}.json`)
+      expect(d.model.uid).toMatch(/^cachelab-[a-z0-9-]+$/)
+      expect(d.model.schemaVersion).toBe(SCHEMA_VERSION)
+    }
+  })
+
+  it('references only the provisioned Prometheus datasource (uid prometheus), never ${DS_...}', () => {
+    const provisioned = parse(readFileSync('dashboards/provisioning/datasources/prometheus.yml', 'utf8')) as { datasources: { uid: string; type: string }[] }
+    expect(provisioned.datasources.map((d) => ({ type: d.type, uid: d.uid }))).toEqual([DATASOURCE])
+    for (const d of dashboards) {
+      expect(JSON.stringify(d.model)).not.toMatch(/\$\{DS_/)
+      const refs = datasourceRefs(d.model)
+      expect(refs.length).toBeGreaterThan(0)
+      for (const { path, ref } of refs) expect(ref, `${d.file} ${path}`).toEqual(DATASOURCE)
+    }
+  })
+
+  it('gives every panel a title, a description and at least one query, inside the 24-column grid without overlaps (open rows)', () => {
+    for (const d of dashboards) {
+      const cells = new Set<string>()
+      for (const p of d.model.panels as { type: string; title: string; description?: string; targets?: unknown[]; gridPos: { x: number; y: number; w: number; h: number } }[]) {
+        const { x, y, w, h } = p.gridPos
+        expect(x + w, `${d.file} "${p.title}"`).toBeLessThanOrEqual(24)
+        for (let i = x; i < x + w; i++) for (let j = y; j < y + h; j++) {
+          expect(cells.has(`${i},${j}`), `${d.file} "${p.title}" overlaps at ${i},${j}`).toBe(false)
+          cells.add(`${i},${j}`)
+        }
+        // A collapsed row holds its panels inside it.
+        for (const inner of p.type === 'row' ? ((p as { panels?: typeof p[] }).panels ?? []) : [p]) {
+          expect(inner.title).toBeTruthy()
+          expect(inner.description, `${d.file} "${inner.title}" description`).toBeTruthy()
+          expect(inner.targets?.length, `${d.file} "${inner.title}" queries`).toBeGreaterThan(0)
+        }
+      }
+    }
+  })
+
+  it("has PromQL that parses: every query as a recording rule through `promtool check rules` (Debian's prometheus)", () => {
+    const promtool = requireBinary('promtool', 'prometheus')
+    const rules: { record: string; expr: string }[] = []
+    for (const d of dashboards) {
+      for (const query of dashboardQueries(d)) {
+        const expr = query.kind === 'variable' ? parseLabelValues(query.expr).selector : substituteGrafanaVariables(query.expr, d, { stepSeconds: 15, scrapeSeconds: 5, rangeSeconds: 900 })
+        rules.push({ record: `dashboard_query_${rules.length}`, expr })
+      }
+    }
+    expect(rules.length).toBeGreaterThan(10)
+    const dir = mkdtempSync(join(tmpdir(), 'cachelab-rules-'))
+    try {
+      const file = join(dir, 'dashboard-queries.yml')
+      writeFileSync(file, stringify({ groups: [{ name: 'dashboard-queries', rules }] }))
+      let output: string
+      try {
+        output = execFileSync(promtool, ['check', 'rules', file], { encoding: 'utf8', stdio: 'pipe', timeout: 30_000 })
+      } catch (err) {
+        output = `${(err as { stdout?: string }).stdout ?? ''}${(err as { stderr?: string }).stderr ?? ''}`
+      }
+      expect(output).toMatch(new RegExp(`SUCCESS: ${rules.length} rules found`))
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
