@@ -1,0 +1,84 @@
+import type { Fixture } from '../lib/fixture.js'
+import { compare, hitCounter, pairedRounds, type Contender, type HttpLoad, type Measurement, type Pair } from '../lib/contenders.js'
+import type { ServerProcess } from '../lib/processes.js'
+import { withGoal, type Figure, type SectionId } from '../lib/report.js'
+import { Admin, scrapeCounter, startBare, startService } from '../lib/service.js'
+import { summarize } from '../lib/stats.js'
+
+export interface HttpSettings extends HttpLoad {
+  rounds: number
+  slices: number
+  keys: number
+  sections: Set<SectionId>
+}
+
+export interface HttpReport {
+  figures: Figure[]
+  measurements: Measurement[]
+  checks: Record<string, unknown>
+}
+
+/**
+ * Sections 1, 3 and 5, as pairs of contenders measured in alternating rounds: the hit path
+ * (default strategies) against the bare route, with metrics on and off, and on one and two service
+ * processes. Every contender is a child process (or two) on a free port in the same key prefix,
+ * loaded by this process.
+ */
+export async function runHttpSections(fx: Fixture, s: HttpSettings, log: (msg: string) => void): Promise<HttpReport> {
+  const want = (id: SectionId) => s.sections.has(id)
+  const prefix = `${fx.prefix}hit:`
+  const started: ServerProcess[] = []
+  const start = async (p: Promise<ServerProcess>) => {
+    const server = await p
+    started.push(server)
+    return server
+  }
+  try {
+    const ours = await start(startService(fx, 'ours', prefix))
+    const [bare, noMetrics, replica] = await Promise.all([
+      want('hit') ? start(startBare(fx, 'bare', prefix)) : undefined,
+      want('metrics') ? start(startService(fx, 'ours-metrics-off', prefix, { METRICS_ENABLED: 'false' })) : undefined,
+      want('scaling') ? start(startService(fx, 'ours-replica-2', prefix)) : undefined,
+    ])
+    const admin = new Admin(ours.url, fx.adminToken)
+    await admin.call('DELETE', '/admin/strategies')
+    await admin.rewarm(s.keys)
+
+    const ourOne: Contender = { name: 'ours', servers: [ours], countHits: hitCounter([ours]) }
+    const pairs: { figure: string; pair: Pair }[] = []
+    if (bare) pairs.push({ figure: 'hit', pair: { a: ourOne, b: { name: 'bare', servers: [bare] } } })
+    if (noMetrics) pairs.push({ figure: 'metrics', pair: { a: ourOne, b: { name: 'ours-metrics-off', servers: [noMetrics] } } })
+    if (replica) pairs.push({ figure: 'scaling', pair: { a: { name: 'ours-2-processes', servers: [ours, replica], countHits: hitCounter([ours, replica]) }, b: ourOne } })
+
+    // Every round starts by writing the key mix again: a fresh TTL, so a slow run never measures expiries.
+    const results = await pairedRounds(
+      pairs.map((p) => p.pair),
+      s.rounds,
+      { ...s, beforeRound: () => admin.warm(s.keys) },
+      (m) => log(`  round ${m.round + 1}/${s.rounds} ${m.contender.padEnd(17)} ${m.rps.toFixed(0).padStart(6)} req/s${m.serverCpuUsPerRequest ? `  ${m.serverCpuUsPerRequest.toFixed(0)} µs CPU/req` : ''}`),
+    )
+    const all = results.flatMap((r) => [...r.a, ...r.b])
+    const failed = all.filter((m) => m.non2xx + m.errors + m.timeouts > 0)
+    if (failed.length > 0) throw new Error(`non-2xx responses or errors during the hit-path rounds: ${JSON.stringify(failed.map((m) => ({ contender: m.contender, non2xx: m.non2xx, errors: m.errors })))}`)
+
+    const figures: Figure[] = []
+    for (const [i, { figure }] of pairs.entries()) {
+      const r = compare(results[i]!.a, results[i]!.b)
+      const cpu = r.cpu ? { cpu: summarize(r.cpu) } : {}
+      if (figure === 'hit') figures.push(withGoal({ section: 'hit', id: 'hit-efficiency', name: 'GET /orders/:id hit: ours / bare Fastify + ioredis GET', unit: 'ratio', summary: summarize(r.rps), goal: { op: '>=', value: 0.9 }, ...cpu }))
+      if (figure === 'metrics') figures.push(withGoal({ section: 'metrics', id: 'metrics-cost', name: 'metrics on / off (cost ≤ 5%)', unit: 'ratio', summary: summarize(r.rps), goal: { op: '>=', value: 0.95 }, ...cpu }))
+      if (figure === 'scaling') figures.push({ section: 'scaling', id: 'scaling-2-processes', name: '2 service processes / 1', unit: 'ratio', summary: summarize(r.rps), ...cpu, note: 'the load generator and Redis share the same 2 cores' })
+    }
+
+    // Every "ours" request must have been a cache hit, and the metrics-off process must have
+    // counted nothing: its per-request metric work is really off.
+    const checks: Record<string, unknown> = { oursHitFraction: summarize(all.flatMap((m) => (m.hitFraction === undefined ? [] : [m.hitFraction]))) }
+    if (noMetrics) {
+      checks.metricsOffLookupsCounted = await scrapeCounter(noMetrics.url, 'cachelab_cache_lookups_total')
+      checks.metricsOffHttpObservations = await scrapeCounter(noMetrics.url, 'http_request_duration_seconds_count')
+    }
+    return { figures, measurements: all, checks }
+  } finally {
+    await Promise.all(started.map((p) => p.stop()))
+  }
+}
