@@ -91,6 +91,26 @@ describe('dashboards/json', () => {
     }
   })
 
+  it('has every panel README.md tells to watch during a scenario ("What to look for, per scenario")', () => {
+    const readme = readFileSync('README.md', 'utf8')
+    const start = readme.indexOf('What to look for, per scenario')
+    expect(start, 'README.md: "What to look for, per scenario"').toBeGreaterThanOrEqual(0)
+    const rows = readme.slice(start).split('\n\n')[1]!.split('\n').filter((l) => l.startsWith('| **'))
+    expect(rows.length).toBeGreaterThan(0)
+    const titles: string[] = []
+    const collect = (panels: { title: string; panels?: unknown[] }[]) => {
+      for (const p of panels) {
+        titles.push(p.title.toLowerCase())
+        collect((p.panels ?? []) as typeof panels)
+      }
+    }
+    for (const d of dashboards) collect(d.model.panels)
+    for (const row of rows) {
+      const watch = row.split('|').at(-2)!
+      for (const [, name] of watch.matchAll(/\*\*([^*]+)\*\*/g)) expect(titles.some((t) => t.includes(name!.toLowerCase())), `README.md names panel "${name}" (${row.split('|')[1]!.trim()})`).toBe(true)
+    }
+  })
+
   it("has PromQL that parses: every query as a recording rule through `promtool check rules` (Debian's prometheus)", () => {
     const promtool = requireBinary('promtool', 'prometheus')
     const rules: { record: string; expr: string }[] = []
