@@ -91,6 +91,19 @@ describe('dashboards/json', () => {
     }
   })
 
+  it('has every panel of the overview in README.md ("What the overview dashboard shows"): each panel by its title, each scenario section by its name', () => {
+    const readme = readFileSync('README.md', 'utf8')
+    const start = readme.indexOf('### What the overview dashboard shows')
+    expect(start).toBeGreaterThanOrEqual(0)
+    const table = readme.slice(start).split('\n').filter((l) => l.startsWith('| ')).slice(2)
+    const firstColumn = new Set(table.map((l) => l.split('|')[1]!.trim()))
+    const overview = dashboards.find((d) => d.model.uid === 'cachelab-overview')!.model
+    for (const p of overview.panels as { type: string; title: string; collapsed?: boolean }[]) {
+      if (p.type !== 'row') expect(firstColumn, `panel "${p.title}"`).toContain(p.title)
+      else if (p.collapsed) expect(firstColumn, `section "${p.title}"`).toContain(`**${p.title.split(':')[0]}** (section)`)
+    }
+  })
+
   it('has every panel README.md tells to watch during a scenario ("What to look for, per scenario")', () => {
     const readme = readFileSync('README.md', 'utf8')
     const start = readme.indexOf('What to look for, per scenario')
