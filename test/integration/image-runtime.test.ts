@@ -4,6 +4,7 @@ import { chmodSync, chownSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmS
 import { tmpdir } from 'node:os'
 import { basename, join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { createConnection, type RowDataPacket } from 'mysql2/promise'
 import { parse } from 'yaml'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createSandbox, TEST_TOKEN, type Sandbox } from '../helpers/app.js'
@@ -166,5 +167,78 @@ describe(`the order service image's runtime stage, without Docker (${asRoot ? `a
     }
     const [code] = await exited
     expect(code, output).toBe(0)
+  }, 150_000)
+
+  it("runs docker-compose.yml's order-worker (its command, environment and healthcheck): it writes an order queued by the service to MySQL, and stops on SIGTERM with exit code 0", async () => {
+    const compose = parse(readFileSync('docker-compose.yml', 'utf8'), { merge: true }) as {
+      services: Record<string, { image?: string; command?: string[]; environment?: Record<string, string>; healthcheck?: { test: string[] } }>
+    }
+    const worker = compose.services['order-worker']!
+    expect(worker.image).toBe(compose.services['order-service']!.image)
+    const metricsPort = await freePort()
+    // Compose's environment, defaults interpolated; only the hosts and the port are this machine's.
+    const composeEnv = Object.fromEntries(Object.entries(worker.environment!).map(([k, v]) => [k, interpolate(String(v), {})]))
+    const workerEnv = {
+      ...serviceEnv(0),
+      ...composeEnv,
+      MYSQL_URL: sandbox.mysqlUrl,
+      REDIS_URL: sandbox.redisUrl,
+      KEY_PREFIX: sandbox.keyPrefix,
+      WORKER_METRICS_HOST: '127.0.0.1',
+      WORKER_METRICS_PORT: String(metricsPort),
+    }
+    const composePort = composeEnv.WORKER_METRICS_PORT!
+    const [hcType, hcCmd, ...hcArgs] = worker.healthcheck!.test.map((a) => a.replace(`127.0.0.1:${composePort}/`, `127.0.0.1:${metricsPort}/`))
+    expect(hcType).toBe('CMD')
+
+    const port = await freePort()
+    const [cmd, ...args] = execForm(runtime.lines.find((l) => l.startsWith('CMD ')), 'CMD')
+    const children = [
+      { name: 'service', child: spawn(cmd!, args, { cwd: dir, env: serviceEnv(port), stdio: ['ignore', 'pipe', 'pipe'], ...userOptions }) },
+      { name: 'worker', child: spawn(worker.command![0]!, worker.command!.slice(1), { cwd: dir, env: workerEnv, stdio: ['ignore', 'pipe', 'pipe'], ...userOptions }) },
+    ].map((c) => {
+      const out = { ...c, output: '', exited: once(c.child, 'exit') }
+      c.child.stdout.on('data', (d) => (out.output += d))
+      c.child.stderr.on('data', (d) => (out.output += d))
+      return out
+    })
+    const [service, workerProc] = children as [(typeof children)[0], (typeof children)[0]]
+    const until = async (what: string, check: () => Promise<boolean>) => {
+      // A cold start compiles the sources (tsx): generous on a busy machine.
+      const deadline = Date.now() + 90_000
+      for (;;) {
+        for (const c of children) if (c.child.exitCode !== null) throw new Error(`the ${c.name} exited with ${c.child.exitCode}: ${c.output}`)
+        if (await check().catch(() => false)) return
+        if (Date.now() > deadline) throw new Error(`${what} within 90 s; service: ${service.output}; worker: ${workerProc.output}`)
+        await sleep(200)
+      }
+    }
+    const admin = { authorization: `Bearer ${TEST_TOKEN}`, 'content-type': 'application/json' }
+    try {
+      await until('the worker passed its compose healthcheck', async () => {
+        execFileSync(hcCmd!, hcArgs, { cwd: dir, env: workerEnv, stdio: 'pipe', timeout: 5000, ...userOptions })
+        return true
+      })
+      await until('the service answered /healthz', async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).ok)
+      const put = await fetch(`http://127.0.0.1:${port}/admin/strategies`, { method: 'PUT', headers: admin, body: JSON.stringify({ writes: { mode: 'queue' } }) })
+      expect(put.status, await put.text()).toBe(200)
+      const created = await fetch(`http://127.0.0.1:${port}/orders`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ userId: 7, item: 'queued in the image check', quantity: 1, amountCents: 500 }) })
+      expect(created.status).toBe(202)
+      const { id } = (await created.json()) as { id: string }
+      const db = await createConnection(sandbox.mysqlUrl)
+      try {
+        await until(`order ${id} written to MySQL by the worker`, async () => {
+          const [rows] = await db.query<RowDataPacket[]>('SELECT item FROM orders WHERE id = ?', [id])
+          return rows[0]?.item === 'queued in the image check'
+        })
+      } finally {
+        await db.end()
+      }
+    } finally {
+      for (const c of children) if (c.child.exitCode === null) c.child.kill('SIGTERM')
+    }
+    const [code] = await workerProc.exited
+    expect(code, workerProc.output).toBe(0)
+    await service.exited
   }, 150_000)
 })

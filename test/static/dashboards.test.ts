@@ -1,11 +1,12 @@
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parse, stringify } from 'yaml'
 import { describe, expect, it } from 'vitest'
 import { DATASOURCE, SCHEMA_VERSION } from '../../dashboards/src/grafana.js'
 import { renderAll } from '../../dashboards/src/index.js'
+import { SCENARIO_SECTIONS } from '../../dashboards/src/scenarios/index.js'
 import { DASHBOARD_DIR, dashboardQueries, datasourceRefs, loadDashboards, parseLabelValues, substituteGrafanaVariables } from '../helpers/dashboards.js'
 import { requireBinary } from '../helpers/prometheus-server.js'
 
@@ -66,6 +67,61 @@ describe('dashboards/json', () => {
           expect(inner.targets?.length, `${d.file} "${inner.title}" queries`).toBeGreaterThan(0)
         }
       }
+    }
+  })
+
+  it('shows every scenario section of dashboards/src/scenarios (each file registered, each section on the overview with all its panels)', async () => {
+    // A section file left out of SCENARIO_SECTIONS would be neither provisioned nor checked against Prometheus.
+    const files = readdirSync('dashboards/src/scenarios').filter((f) => f.endsWith('.ts') && f !== 'index.ts')
+    expect(files.length).toBeGreaterThan(0)
+    for (const f of files) {
+      const sections = Object.values(await import(`../../dashboards/src/scenarios/${f}`)).filter((v): v is { title: string } => typeof v === 'object' && v !== null && 'panels' in v)
+      expect(sections.length, `dashboards/src/scenarios/${f} exports a Section`).toBeGreaterThan(0)
+      for (const section of sections) expect(SCENARIO_SECTIONS, `dashboards/src/scenarios/${f}: "${section.title}" is not in SCENARIO_SECTIONS (scenarios/index.ts)`).toContain(section)
+    }
+    const overview = dashboards.find((d) => d.model.uid === 'cachelab-overview')!.model
+    const top = overview.panels as { type: string; title: string; collapsed?: boolean; panels?: { title: string }[] }[]
+    for (const section of SCENARIO_SECTIONS) {
+      const at = top.findIndex((p) => p.type === 'row' && p.title === section.title)
+      expect(at, `overview row "${section.title}"`).toBeGreaterThanOrEqual(0)
+      // A collapsed row holds its panels; an open one is followed by them.
+      const next = top.findIndex((p, i) => i > at && p.type === 'row')
+      const inRow = top[at]!.collapsed ? (top[at]!.panels ?? []) : top.slice(at + 1, next === -1 ? undefined : next)
+      expect(inRow.map((p) => p.title)).toEqual(section.panels.map((p) => p.title))
+    }
+  })
+
+  it('has every panel of the overview in README.md ("What the overview dashboard shows"): each panel by its title, each scenario section by its name', () => {
+    const readme = readFileSync('README.md', 'utf8')
+    const start = readme.indexOf('\n| panel | what to look for |', readme.indexOf('### What the overview dashboard shows'))
+    expect(start, 'README.md: the overview panel table').toBeGreaterThanOrEqual(0)
+    const lines = readme.slice(start + 1).split('\n')
+    const table = lines.slice(2, lines.findIndex((l) => !l.startsWith('|')))
+    const firstColumn = new Set(table.map((l) => l.split('|')[1]!.trim()))
+    const overview = dashboards.find((d) => d.model.uid === 'cachelab-overview')!.model
+    for (const p of overview.panels as { type: string; title: string; collapsed?: boolean }[]) {
+      if (p.type !== 'row') expect(firstColumn, `panel "${p.title}"`).toContain(p.title)
+      else if (p.collapsed) expect(firstColumn, `section "${p.title}"`).toContain(`**${p.title.split(':')[0]}** (section)`)
+    }
+  })
+
+  it('has every panel README.md tells to watch during a scenario ("What to look for, per scenario")', () => {
+    const readme = readFileSync('README.md', 'utf8')
+    const start = readme.indexOf('What to look for, per scenario')
+    expect(start, 'README.md: "What to look for, per scenario"').toBeGreaterThanOrEqual(0)
+    const rows = readme.slice(start).split('\n\n')[1]!.split('\n').filter((l) => l.startsWith('| **'))
+    expect(rows.length).toBeGreaterThan(0)
+    const titles: string[] = []
+    const collect = (panels: { title: string; panels?: unknown[] }[]) => {
+      for (const p of panels) {
+        titles.push(p.title.toLowerCase())
+        collect((p.panels ?? []) as typeof panels)
+      }
+    }
+    for (const d of dashboards) collect(d.model.panels)
+    for (const row of rows) {
+      const watch = row.split('|').at(-2)!
+      for (const [, name] of watch.matchAll(/\*\*([^*]+)\*\*/g)) expect(titles.some((t) => t.includes(name!.toLowerCase())), `README.md names panel "${name}" (${row.split('|')[1]!.trim()})`).toBe(true)
     }
   })
 

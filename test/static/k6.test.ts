@@ -1,4 +1,6 @@
+import { execFileSync } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { relative } from 'node:path'
 import { parse } from 'yaml'
 import { describe, expect, it } from 'vitest'
 import { buildPlan, dueBy, executorFor, k6Scenarios, k6Thresholds, requestSequence, DROPPED_SHARE_LIMIT } from '../../k6/lib/plan.js'
@@ -12,16 +14,25 @@ import { selectPhases } from '../../scenarios/runner/run.js'
 import type { Arrival, Definition, PhaseEvent } from '../../scenarios/runner/schemas.js'
 
 // The k6 scripts run the runner's scenarios: for every registered scenario a k6/<name>.js exists,
-// and the plan it builds (k6/lib/plan.js, plain JavaScript evaluated here in Node) has the runner's
-// phases — names, order, strategies, warm-up, workload, events — laid out in time without
-// overlaps, with executors that start the requests the runner would start and thresholds from
-// scenarios/baselines.json.
+// and for every k6/<name>.js whose definition exists the plan it builds (k6/lib/plan.js, plain
+// JavaScript evaluated here in Node) has the runner's phases — names, order, strategies, warm-up,
+// workload, events — laid out in time without overlaps, with executors that start the requests the
+// runner would start and thresholds from scenarios/baselines.json.
 
 const K6_DIR = 'k6'
 const registered = SCENARIOS.map((s) => s.name)
 const scripts = readdirSync(K6_DIR)
   .filter((f) => f.endsWith('.js'))
   .map((f) => f.slice(0, -3))
+  .sort()
+
+// Scripts written ahead of their scenario, whose scenarios/definitions/<name>.json is being written
+// on another branch. The checks below go by the scripts, not by this list: a script is checked in
+// full as soon as its definition exists (so these two are covered the moment theirs is merged), and
+// a script without a definition fails unless it is named here. Remove a name once its definition
+// is on main; a name left here after that is harmless (its script is checked all the same).
+const PENDING_DEFINITIONS = ['avalanche', 'peak-shaving']
+const withDefinition = scripts.filter((name) => existsSync(definitionPath(name)))
 const baselines = loadBaselines(new URL('../../scenarios/baselines.json', import.meta.url).pathname)
 
 /** The runner's view of a run: selected phases, each resolved. */
@@ -61,29 +72,35 @@ async function runnerEventCall(ev: PhaseEvent): Promise<{ method: string; path: 
 }
 
 describe('k6 scripts', () => {
-  it.each(registered)('k6/%s.js exists for the registered scenario and runs its definition', (name) => {
+  it.each(registered)('k6/%s.js exists for the registered scenario', (name) => {
     const file = `${K6_DIR}/${name}.js`
     expect(existsSync(file), `${file} is missing: every scenario in scenarios/catalogue.ts needs one (copy k6/hot-set.js and change the name)`).toBe(true)
-    const text = readFileSync(file, 'utf8')
+  })
+
+  for (const name of scripts) {
+    // Reported as skipped (not passed) while a pending script's definition is not here yet.
+    const pending = PENDING_DEFINITIONS.includes(name) && !withDefinition.includes(name)
+    it.skipIf(pending)(`k6/${name}.js has its scenario definition (or is listed in PENDING_DEFINITIONS)`, () => {
+      expect(existsSync(definitionPath(name)), `k6/${name}.js runs scenarios/definitions/${name}.json, which does not exist`).toBe(true)
+    })
+  }
+
+  it.each(scripts)('k6/%s.js is a checked script that runs the scenario of its own name, from the definitions folder, importing only the lib', (name) => {
+    const text = readFileSync(`${K6_DIR}/${name}.js`, 'utf8')
     expect(text.startsWith('// @ts-check\n')).toBe(true)
     expect(text).toContain(`cachelabScenario('${name}', () => open('../scenarios/definitions/${name}.json'), () => open('../scenarios/baselines.json'))`)
+    // No remote modules (the lab runs offline) and no k6 module outside the lib.
+    for (const m of text.matchAll(/from '([^']+)'/g)) expect(m[1]).toMatch(/^\.\/lib\//)
+  })
+
+  it.each(withDefinition)('k6/%s.js exports what k6 calls for its definition', (name) => {
+    const file = `${K6_DIR}/${name}.js`
+    const text = readFileSync(file, 'utf8')
     // What k6 calls by name: the lifecycle functions and every exec function of the plan's scenarios.
     const exports = [...text.matchAll(/^export const (\w+) = lab\.(\w+)$/gm)].map((m) => m[1])
     const plan = buildPlan(loadDefinition(name), { quick: false })
     const execs = [...new Set(Object.values(k6Scenarios(plan)).map((s) => s.exec))]
     for (const needed of ['options', 'setup', 'teardown', 'handleSummary', ...execs]) expect(exports, `${file} exports ${needed}`).toContain(needed)
-    // No remote modules (the lab runs offline) and no k6 module outside the lib.
-    for (const m of text.matchAll(/from '([^']+)'/g)) expect(m[1]).toMatch(/^\.\/lib\//)
-  })
-
-  it('every k6 script names its own scenario (a registered one, or one of the planned scenarios whose definition is still being written)', () => {
-    const planned = ['penetration', 'breakdown', 'avalanche', 'consistency', 'peak-shaving']
-    for (const name of scripts) {
-      expect([...registered, ...planned], `k6/${name}.js`).toContain(name)
-      expect(readFileSync(`${K6_DIR}/${name}.js`, 'utf8')).toContain(`cachelabScenario('${name}',`)
-    }
-    // A registered scenario's definition exists (the runner loads it): the script's open() finds it.
-    for (const name of registered) expect(existsSync(definitionPath(name))).toBe(true)
   })
 
   it('imports no k6 module in the plan (so Node can evaluate it) and nothing remote anywhere', () => {
@@ -101,9 +118,27 @@ describe('k6 scripts', () => {
     expect(pkg.devDependencies['@types/k6']).toMatch(new RegExp(`^${image!.replace('.', '\\.')}\\.`))
     expect(pkg.scripts.typecheck).toContain('tsc -p k6/tsconfig.json')
   })
+
+  it('type-check with tsc against @types/k6 (k6/tsconfig.json, every k6/*.js and k6/lib/*.js in it)', () => {
+    // What `npm run typecheck` runs for k6/, here too so that the suite proves it; --listFiles
+    // shows that no script is left out of the program.
+    let output: string
+    let failed = false
+    try {
+      output = execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'k6/tsconfig.json', '--listFiles'], { encoding: 'utf8', stdio: 'pipe', timeout: 60_000 })
+    } catch (err) {
+      failed = true
+      output = `${(err as { stdout?: string }).stdout ?? ''}${(err as { stderr?: string }).stderr ?? ''}`
+    }
+    expect(failed, output.split('\n').filter((l) => l.includes('error TS')).join('\n')).toBe(false)
+    const checked = output.split('\n').map((l) => relative(process.cwd(), l.trim()))
+    const js = [...scripts.map((n) => `${K6_DIR}/${n}.js`), ...readdirSync(`${K6_DIR}/lib`).filter((f) => f.endsWith('.js')).map((f) => `${K6_DIR}/lib/${f}`)]
+    for (const file of js) expect(checked, file).toContain(file)
+    expect(checked.some((f) => f.includes('@types/k6/'))).toBe(true)
+  }, 60_000)
 })
 
-describe.each(registered)('the k6 plan of %s', (name) => {
+describe.each(withDefinition)('the k6 plan of %s', (name) => {
   const def = loadDefinition(name)
 
   for (const variant of [{ quick: false }, { quick: true }, { quick: true, durationSeconds: 3 }, { quick: false, phases: def.phases.slice(-1).map((p) => p.name) }]) {

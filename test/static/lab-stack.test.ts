@@ -177,6 +177,15 @@ describe('docker-compose.yml', () => {
     expect(dollars.some((d) => d.startsWith('$$'))).toBe(true)
   })
 
+  it('documents every setting it reads from the environment, with its default, in README.md "With Docker"', () => {
+    const section = withDockerSection()
+    const settings = new Map([...composeText.matchAll(/\$\{(\w+):-([^}]*)\}/g)].map((m) => [m[1]!, m[2]!]))
+    expect(settings.size).toBeGreaterThan(0)
+    const escape = (x: string) => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+    // e.g. `SEED_COUNT` (100000) or `ADMIN_TOKEN` (`cachelab-lab-admin-token`)
+    for (const [name, def] of settings) expect(section, `${name} (default ${def})`).toMatch(new RegExp(`\`${name}\` \\(\`?${escape(def)}\\b`))
+  })
+
   it('mounts only files and folders that exist (k6/ and scenarios/ may still be empty)', () => {
     for (const [name, svc] of Object.entries(services)) {
       for (const { host } of mounts(svc)) {
