@@ -10,8 +10,9 @@ export interface Sample {
   value: number
 }
 
-/** One scrape: per process (its URL), every sample. */
+/** One scrape: per process (its URL, in the order scraped), every sample. */
 export interface Snapshot {
+  /** Epoch ms when the scrape was sent (every process is asked at once). */
   at: number
   processes: Map<string, Sample[]>
 }
@@ -74,16 +75,39 @@ export function valueAt(snap: Snapshot, sel: string | Selector): number {
 }
 
 /**
- * Increase of the matching counters between two snapshots, summed over processes. A process whose
- * counter went down was restarted: its increase is its new value (counted from zero).
+ * The value of the first process (in scrape order) exposing a matching sample: for a gauge every
+ * process reads from the same place (a queue depth read from Redis by the service and the worker),
+ * which summing would count once per process.
+ */
+export function sharedValueAt(snap: Snapshot, sel: string | Selector): number {
+  const s = toSelector(sel)
+  for (const samples of snap.processes.values()) if (samples.some((x) => matches(x, s))) return sumOf(samples, s)
+  return 0
+}
+
+const START_TIME: Selector = { name: 'process_start_time_seconds', labels: {} }
+
+/** True when the process at this URL is not the one scraped before (killed and started again). */
+function restarted(before: Sample[], after: Sample[]): boolean {
+  const a = before.find((x) => matches(x, START_TIME))
+  const b = after.find((x) => matches(x, START_TIME))
+  return !!a && !!b && a.value !== b.value
+}
+
+/**
+ * Increase of the matching counters between two snapshots, summed over processes. A process that
+ * was restarted in between (its start time changed, or else its counter went down) counts from zero:
+ * its increase is its new value. (Its counts between `from` and its death are not seen: a window
+ * over a restart undercounts; a series of short windows sees nearly all of them.)
  */
 export function increase(from: Snapshot, to: Snapshot, sel: string | Selector): number {
   const s = toSelector(sel)
   let total = 0
   for (const [proc, samples] of to.processes) {
     const end = sumOf(samples, s)
-    const start = sumOf(from.processes.get(proc), s)
-    total += end >= start ? end - start : end
+    const before = from.processes.get(proc)
+    const start = sumOf(before, s)
+    total += before && restarted(before, samples) ? end : end >= start ? end - start : end
   }
   return total
 }
@@ -127,20 +151,22 @@ export function metricsWindow(start: Snapshot, end: Snapshot): MetricsWindow {
  */
 export async function scrape(metricsUrls: string[], timeoutMs = 5000): Promise<Snapshot> {
   const at = Date.now()
-  const processes = new Map<string, Sample[]>()
   const failures: string[] = []
-  await Promise.all(
+  const answers = await Promise.all(
     metricsUrls.map(async (url) => {
       try {
         const res = await request(url, { headersTimeout: timeoutMs, bodyTimeout: timeoutMs })
         const text = await res.body.text()
         if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode}`)
-        processes.set(url, parsePrometheus(text))
+        return [url, parsePrometheus(text)] as const
       } catch (err) {
         failures.push(`${url}: ${describeError(err)}`)
+        return undefined
       }
     }),
   )
+  // In the order of the URLs (not of the answers), so that "the first process" is always the same one.
+  const processes = new Map<string, Sample[]>(answers.filter((a) => a !== undefined))
   if (processes.size === 0) throw new LabError(`could not read metrics from ${failures.join('; ')}`)
   return { at, processes }
 }

@@ -6,7 +6,7 @@ import { LabError, UsageError, describeError } from './errors.js'
 import { DEFAULT_HEADLINE, round, standardFigures, summarize } from './figures.js'
 import { arrivalDurationSeconds, createPools, latencyHistogram, runLoad, type LoadCounters } from './load.js'
 import type { Progress } from './progress.js'
-import { increase, metricsWindow, valueAt, type Snapshot } from './prom.js'
+import { increase, metricsWindow, sharedValueAt, valueAt, type Snapshot } from './prom.js'
 import { Result, type Definition, type PhaseEvent, type PhaseResult, type Series } from './schemas.js'
 import { connectRemote, startLocal, type Target } from './target.js'
 import type { RequestRecord, ResolvedPhase, ScenarioModule } from './types.js'
@@ -130,7 +130,7 @@ async function runPhase(run: PhaseRun): Promise<PhaseResult> {
     const measuredStartedAt = Date.now()
     stage = 'load'
     stageStart = clockZero
-    const sampler = startSampler({ target, def, intervalMs: w.sampleIntervalMs, clockZero, counters, windowHistogram, first: startSnap })
+    const sampler = startSampler({ target, def, intervalMs: w.sampleIntervalMs, epochZero: measuredStartedAt, counters, windowHistogram, first: startSnap })
     const eventTimers = scheduleEvents(phase.events ?? [], measuredSeconds, clockZero, target, events)
     await runLoad({
       pools,
@@ -285,7 +285,8 @@ interface SamplerOptions {
   target: Target
   def: Definition
   intervalMs: number
-  clockZero: number
+  /** Epoch ms of the measured start: samples are stamped with their scrape's time relative to it. */
+  epochZero: number
   counters: LoadCounters
   windowHistogram: Histogram
   first: Snapshot
@@ -304,7 +305,8 @@ function startSampler(o: SamplerOptions) {
     const lookups = increase(prev, snap, 'cachelab_cache_lookups_total')
     const hits = increase(prev, snap, { name: 'cachelab_cache_lookups_total', labels: { outcome: 'hit' } })
     const h = o.windowHistogram
-    series.t.push(round((performance.now() - o.clockZero) / 1000, 2))
+    // Stamped when the scrape was sent, not when its answers were in (a slow scrape would shift it).
+    series.t.push(round((snap.at - o.epochZero) / 1000, 2))
     series.requestsPerSec.push(round((o.counters.completed - prevCounters.completed) / dt, 1))
     series.errorsPerSec.push(round((o.counters.errors - prevCounters.errors) / dt, 1))
     series.dbQueriesPerSec.push(round(increase(prev, snap, 'cachelab_db_queries_total') / dt, 1))
@@ -312,7 +314,7 @@ function startSampler(o: SamplerOptions) {
     series.p99Ms.push(h.totalCount > 0 ? round(h.getValueAtPercentile(99) / 1000, 3) : null)
     series.dbInFlight.push(valueAt(snap, 'cachelab_db_queries_in_flight'))
     series.clientInFlight.push(o.counters.inFlight)
-    for (const s of o.def.series ?? []) series.extra[s.name]!.push(s.kind === 'rate' ? round(increase(prev, snap, s.metric) / dt, 2) : valueAt(snap, s.metric))
+    for (const s of o.def.series ?? []) series.extra[s.name]!.push(s.kind === 'rate' ? round(increase(prev, snap, s.metric) / dt, 2) : s.shared ? sharedValueAt(snap, s.metric) : valueAt(snap, s.metric))
     h.reset()
     prev = snap
     prevCounters = { completed: o.counters.completed, errors: o.counters.errors }

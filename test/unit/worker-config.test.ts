@@ -11,6 +11,11 @@ describe('order worker config', () => {
     expect(c.WORKER_NAME).toBeUndefined()
   })
 
+  it('listens on PORT when WORKER_METRICS_PORT is unset (a supervisor handing out ports), and on WORKER_METRICS_PORT when both are set', () => {
+    expect(loadWorkerConfig({}, { PORT: '4123' }).WORKER_METRICS_PORT).toBe(4123)
+    expect(loadWorkerConfig({}, { PORT: '4123', WORKER_METRICS_PORT: '9000' }).WORKER_METRICS_PORT).toBe(9000)
+  })
+
   for (const [env, message] of [
     [{ REDIS_URL: 'localhost:6379' }, /REDIS_URL must match pattern/],
     [{ WORKER_METRICS_PORT: 'ninety' }, /WORKER_METRICS_PORT must be integer/],

@@ -19,7 +19,7 @@ export const WorkerConfigSchema = Type.Object({
     'SHUTDOWN_GRACE_MS',
   ]).properties,
   WORKER_NAME: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9._:@-]{1,100}$', description: 'consumer name in the group; defaults to host:pid (a restarted worker is a new consumer)' })),
-  WORKER_METRICS_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 9464, description: 'port of the worker\'s /metrics and /healthz (0 = any free port)' }),
+  WORKER_METRICS_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 9464, description: 'port of the worker\'s /metrics and /healthz (0 = any free port); unset: PORT when set, else 9464' }),
   WORKER_METRICS_HOST: Type.String({ minLength: 1, default: '127.0.0.1', description: 'bind address of the metrics listener; 0.0.0.0 in containers' }),
   WORKER_BATCH_SIZE: Type.Integer({ minimum: 1, maximum: 10_000, default: 100, description: 'messages read from the stream at once' }),
   WORKER_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 500, default: 8, description: 'inserts in flight at once (each one token of the rate limit)' }),
@@ -33,6 +33,8 @@ export type WorkerConfig = Static<typeof WorkerConfigSchema>
 
 /** Reads and validates the environment (or `env`), overrides last; throws naming the bad value. */
 export function loadWorkerConfig(overrides: Partial<WorkerConfig> = {}, env: NodeJS.ProcessEnv = process.env): WorkerConfig {
+  // A supervisor that hands out ports (the scenario runner, a PaaS) sets PORT: listen there.
+  if (env.WORKER_METRICS_PORT === undefined && env.PORT !== undefined) env = { ...env, WORKER_METRICS_PORT: env.PORT }
   const c = loadEnvConfig(WorkerConfigSchema, overrides, env)
   // A worker must not take over messages that their owner is still retrying or writing.
   if (c.WORKER_CLAIM_IDLE_MS <= c.WORKER_RETRY_MAX_MS) throw new Error(`WORKER_CLAIM_IDLE_MS (${c.WORKER_CLAIM_IDLE_MS}) must exceed WORKER_RETRY_MAX_MS (${c.WORKER_RETRY_MAX_MS})`)
