@@ -334,7 +334,8 @@ export function k6Thresholds(plan, baselines) {
       const rest = Object.assign({}, e)
       delete rest.abovePhase
       delete rest.belowPhase
-      if (e.abovePhase || e.belowPhase) notInK6.push({ phase: p.name, figure, expectation: { abovePhase: e.abovePhase, belowPhase: e.belowPhase }, why: 'a comparison between phases of one run: k6 thresholds are fixed limits' })
+      delete rest.phaseFactor
+      if (e.abovePhase || e.belowPhase) notInK6.push({ phase: p.name, figure, expectation: { abovePhase: e.abovePhase, belowPhase: e.belowPhase, phaseFactor: e.phaseFactor }, why: 'a comparison between phases of one run: k6 thresholds are fixed limits' })
       if (Object.keys(rest).length === 0) continue
       if (figure === 'errors') add(p.name, figure, `http_reqs{${sel},expected_response:false}`, bounds(rest, 'count', 1))
       else if (figure === 'requests') add(p.name, figure, `http_reqs{${sel}}`, bounds(rest, 'count', 1))
