@@ -269,3 +269,22 @@ describe('k6 plan mapping', () => {
     expect(notInK6.map((n) => `${n.phase} ${n.figure}`).sort()).toEqual([`${p0!.name} dbQueriesPer1k`, `${p0!.name} hitRatio`])
   })
 })
+
+describe("the k6 plan of a scenario that freezes the run's own Redis", () => {
+  it('pauses the stack\'s Redis with redis-pause from the SIGSTOP until the SIGCONT (or the end of the phase)', () => {
+    const def = loadDefinition('avalanche')
+    const plan = buildPlan(def, { quick: true })
+    const outage = plan.phases.find((p) => p.name === 'protected:outage')!
+    const stop = outage.events.find((e) => e.what === 'SIGSTOP redis')!
+    const cont = outage.events.find((e) => e.what === 'SIGCONT redis')!
+    expect(stop.call).toEqual({ method: 'POST', path: '/admin/chaos/actions', body: { action: 'redis-pause', params: { ms: Math.round((cont.at - stop.at) * 1000), mode: 'all' } } })
+    expect(stop.approximation).toMatch(/redis-pause/)
+    expect(cont.call).toBeNull()
+    expect(cont.approximation).toMatch(/ends by itself/)
+    // Without a SIGCONT the pause lasts until the end of the phase.
+    const events = def.phases.find((p) => p.name === 'protected:outage')!.events!.filter((e) => !('signal' in e && e.signal === 'SIGCONT'))
+    const open = buildPlan({ ...def, phases: [{ ...def.phases.find((p) => p.name === 'protected:outage')!, events }] }, { quick: true }).phases[0]!
+    const lone = open.events.find((e) => e.what === 'SIGSTOP redis')!
+    expect((lone.call!.body as { params: { ms: number } }).params.ms).toBe(Math.round((open.timeline.measuredSeconds - lone.at) * 1000))
+  })
+})
