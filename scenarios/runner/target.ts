@@ -187,7 +187,7 @@ export async function connectRemote(def: Definition, opts: RemoteOptions): Promi
   await probe.body.dump()
   if (probe.statusCode === 404) throw new LabError(`the deployment at ${baseUrl} has no order ${def.seed.orders}; scenario ${def.name} needs orders 1..${def.seed.orders}: seed it (npm run seed -- --count ${def.seed.orders})`)
   const processEvent = def.phases.flatMap((p) => (p.events ?? []).map((e) => ({ p, e }))).find(({ e }) => 'process' in e)
-  if (processEvent) throw new LabError(`scenario ${def.name} phase ${processEvent.p.name} kills or restarts a process, which only works when the runner starts the service itself (drop --base-url)`)
+  if (processEvent) throw new LabError(`scenario ${def.name} phase ${processEvent.p.name} signals a process (kill, freeze, restart), which only works when the runner starts the service itself (drop --base-url)`)
   const metricsUrls = opts.metricsUrls?.length ? opts.metricsUrls : [`${baseUrl}/metrics`]
   const mysql = process.env.MYSQL_URL ? createPool({ url: process.env.MYSQL_URL, connectionLimit: 2, queueLimit: 100, connectTimeoutMs: 3000 }) : undefined
   const redis = process.env.REDIS_URL ? await connectRedis(process.env.REDIS_URL, 'REDIS_URL') : undefined
