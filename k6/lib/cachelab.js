@@ -283,7 +283,7 @@ export function cachelabScenario(name, readDefinition, readBaselines) {
     const ev = p.events[Number(__ENV.CACHELAB_EVENT)]
     if (!ev.call) return
     const res = admin(ev.call.method, ev.call.path, ev.call.body)
-    if (check(res, { 'event: admin call accepted': is2xx })) console.log(`phase ${p.name} at ${ev.at} s: ${ev.what}${ev.approximation ? ' (worker-kill action)' : ''}: ${res.body}`)
+    if (check(res, { 'event: admin call accepted': is2xx })) console.log(`phase ${p.name} at ${ev.at} s: ${ev.what}${ev.approximation ? ` (stand-in: ${ev.call.body && /** @type {any} */ (ev.call.body).action})` : ''}: ${res.body}`)
     else console.error(`phase ${p.name} at ${ev.at} s: ${ev.what} failed: ${describe(res)}`)
   }
 

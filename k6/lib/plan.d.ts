@@ -31,7 +31,7 @@ export interface EventCall {
   approximation?: string
   skipped?: string
 }
-export declare function eventCall(ev: PhaseEvent, def: Definition): EventCall
+export declare function eventCall(ev: PhaseEvent, def: Definition, context?: { frozenSeconds?: number }): EventCall
 
 export interface PlannedEvent extends EventCall {
   index: number

@@ -85,11 +85,12 @@ export function k6ScenarioName(index, phase, part) {
 }
 
 /**
- * An event of the definition as an admin call k6 makes, or why k6 cannot make it.
- * @param {any} ev @param {any} def
+ * An event of the definition as an admin call k6 makes, or why k6 cannot make it. `frozenSeconds`:
+ * for a SIGSTOP of the run's own Redis, how long until the phase's SIGCONT of it (or its end).
+ * @param {any} ev @param {any} def @param {{ frozenSeconds?: number }} [context]
  * @returns {{ what: string, call: { method: string, path: string, body?: unknown } | null, approximation?: string, skipped?: string }}
  */
-export function eventCall(ev, def) {
+export function eventCall(ev, def, context) {
   if ('fault' in ev) {
     const body = Object.assign({ fault: ev.fault }, ev.params ? { params: ev.params } : {}, ev.durationSeconds ? { durationSeconds: ev.durationSeconds } : {})
     return { what: `fault ${ev.fault} on${ev.params ? ` ${JSON.stringify(ev.params)}` : ''}`, call: { method: 'POST', path: '/admin/chaos', body } }
@@ -103,6 +104,20 @@ export function eventCall(ev, def) {
   // A process signal: k6 talks HTTP only. The worker can be crashed through the admin API (the
   // worker-kill action: it SIGKILLs itself); the compose stack's restart policy brings it back.
   const what = `${ev.signal} ${ev.process}`
+  // The run's own Redis (deployment.redis "own"). The compose stack's Redis is the lab's own too, so
+  // a freeze becomes the redis-pause action (CLIENT PAUSE ALL: every command waits, as on a stopped
+  // process) lasting until the definition's SIGCONT, which then has nothing left to do.
+  if (ev.process === 'redis' && def.deployment && def.deployment.redis === 'own') {
+    const frozenMs = context && context.frozenSeconds ? Math.max(1, Math.round(context.frozenSeconds * 1000)) : 0
+    if (ev.signal === 'SIGSTOP' && frozenMs > 0) {
+      return {
+        what,
+        call: { method: 'POST', path: '/admin/chaos/actions', body: { action: 'redis-pause', params: { ms: frozenMs, mode: 'all' } } },
+        approximation: `k6 cannot signal processes: the stack's Redis is paused for ${frozenMs} ms with the redis-pause action (CLIENT PAUSE ALL), until the definition's SIGCONT`,
+      }
+    }
+    if (ev.signal === 'SIGCONT') return { what, call: null, approximation: 'the redis-pause standing in for the SIGSTOP ends by itself at this moment' }
+  }
   const processes = (def.deployment && def.deployment.processes) || []
   const spec = processes.find((/** @type {{name: string}} */ p) => p.name === ev.process)
   if (spec && spec.entry === WORKER_ENTRY && (ev.signal === 'SIGKILL' || ev.signal === 'restart')) {
@@ -192,9 +207,14 @@ export function buildPlan(def, opts) {
     const measuredAt = warmupAt + workload.warmupSeconds
     const endAt = measuredAt + measuredSeconds + drainSeconds + workload.settleSeconds
     cursor = endAt
-    const events = (phase.events || []).map((/** @type {any} */ ev, /** @type {number} */ i) => {
-      const at = momentSeconds(ev.at, measuredSeconds)
-      return Object.assign({ index: i, at, startAt: measuredAt + at }, eventCall(ev, def))
+    const phaseEvents = phase.events || []
+    const moments = phaseEvents.map((/** @type {any} */ ev) => momentSeconds(ev.at, measuredSeconds))
+    const events = phaseEvents.map((/** @type {any} */ ev, /** @type {number} */ i) => {
+      const at = moments[i]
+      // A SIGSTOP of Redis lasts until the phase's next SIGCONT of it (or the end of the phase).
+      const thaws = phaseEvents.map((/** @type {any} */ e, /** @type {number} */ j) => (e.process === ev.process && e.signal === 'SIGCONT' && moments[j] > at ? moments[j] : Infinity))
+      const frozenSeconds = Math.min(measuredSeconds, ...thaws) - at
+      return Object.assign({ index: i, at, startAt: measuredAt + at }, eventCall(ev, def, { frozenSeconds }))
     })
     return {
       index,
@@ -334,7 +354,8 @@ export function k6Thresholds(plan, baselines) {
       const rest = Object.assign({}, e)
       delete rest.abovePhase
       delete rest.belowPhase
-      if (e.abovePhase || e.belowPhase) notInK6.push({ phase: p.name, figure, expectation: { abovePhase: e.abovePhase, belowPhase: e.belowPhase }, why: 'a comparison between phases of one run: k6 thresholds are fixed limits' })
+      delete rest.phaseFactor
+      if (e.abovePhase || e.belowPhase) notInK6.push({ phase: p.name, figure, expectation: { abovePhase: e.abovePhase, belowPhase: e.belowPhase, phaseFactor: e.phaseFactor }, why: 'a comparison between phases of one run: k6 thresholds are fixed limits' })
       if (Object.keys(rest).length === 0) continue
       if (figure === 'errors') add(p.name, figure, `http_reqs{${sel},expected_response:false}`, bounds(rest, 'count', 1))
       else if (figure === 'requests') add(p.name, figure, `http_reqs{${sel}}`, bounds(rest, 'count', 1))

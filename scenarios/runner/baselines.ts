@@ -12,7 +12,7 @@ export const BASELINES_PATH = fileURLToPath(new URL('../baselines.json', import.
 const MANAGED_STANDARD = ['hitRatio', 'dbQueriesPer1k']
 
 export const MARGINS_COMMENT =
-  'Expected figures per scenario and phase, checked by `npm run lab:ci` (quick mode). `--update` rewrites min/max of hitRatio, dbQueriesPer1k and every effect with a direction (and no `autoBaseline: false`) from a run, with margins for a noisy shared machine: ratios ±0.10 absolute; other figures max = 1.5 × measured + 1, min = 0.6 × measured. `equals`, `abovePhase`, `belowPhase`, a `min` of a lower-is-better figure (a `max` of a higher-is-better one) and figures it does not manage are hand-set promises and kept.'
+  'Expected figures per scenario and phase, checked by `npm run lab:ci` (quick mode). `--update` rewrites min/max of hitRatio, dbQueriesPer1k and every effect with a direction (and no `autoBaseline: false`) from a run, with margins for a noisy shared machine: ratios ±0.10 absolute; other figures max = 1.5 × measured + 1, min = 0.6 × measured. `equals`, `abovePhase`, `belowPhase` (with `phaseFactor`), a `min` of a lower-is-better figure (a `max` of a higher-is-better one) and figures it does not manage are hand-set promises and kept.'
 
 export function loadBaselines(path = BASELINES_PATH): Baselines {
   if (!existsSync(path)) return { scenarios: {} }
@@ -39,8 +39,9 @@ function describeExpectation(e: Expectation, unit: string | undefined): string {
   if (e.equals !== undefined) parts.push(`= ${formatFigure(e.equals, unit)}`)
   if (e.min !== undefined) parts.push(`≥ ${formatFigure(e.min, unit)}`)
   if (e.max !== undefined) parts.push(`≤ ${formatFigure(e.max, unit)}`)
-  if (e.abovePhase) parts.push(`> ${e.abovePhase}`)
-  if (e.belowPhase) parts.push(`< ${e.belowPhase}`)
+  const times = e.phaseFactor !== undefined && e.phaseFactor !== 1 ? ` × ${e.phaseFactor}` : ''
+  if (e.abovePhase) parts.push(`> ${e.abovePhase}${times}`)
+  if (e.belowPhase) parts.push(`< ${e.belowPhase}${times}`)
   return parts.join(', ')
 }
 
@@ -80,7 +81,8 @@ export function compare(results: Result[], baselines: Baselines): Check[] {
         ] as const) {
           if (!other) continue
           const ref = r.phases.find((p) => p.name === other)
-          const rv = ref ? figureValue(ref, figure) : undefined
+          const raw = ref ? figureValue(ref, figure) : undefined
+          const rv = raw === undefined || raw === null ? raw : raw * (exp.phaseFactor ?? 1)
           if (rv === undefined || rv === null || (above ? !(v > rv) : !(v < rv))) ok = false
         }
         const refs = [exp.abovePhase, exp.belowPhase].filter(Boolean).map((o) => {
@@ -131,6 +133,7 @@ export function updatedBaselines(results: Result[], old: Baselines): Baselines {
         if (prev?.equals !== undefined) kept.equals = prev.equals
         if (prev?.abovePhase) kept.abovePhase = prev.abovePhase
         if (prev?.belowPhase) kept.belowPhase = prev.belowPhase
+        if (prev?.phaseFactor !== undefined) kept.phaseFactor = prev.phaseFactor
         // A bound on the side a run does not compute is a hand-set promise (e.g. "without the defense
         // at least 900 queries per 1000" on a lower-is-better figure): kept.
         if (prev?.min !== undefined && d.better === 'lower') kept.min = prev.min

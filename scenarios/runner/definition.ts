@@ -7,6 +7,7 @@ import { validatePatch } from '../../services/order-service/src/strategies/regis
 import { LabError } from './errors.js'
 import { STANDARD_FIGURES } from './figures.js'
 import { parseSelector } from './prom.js'
+import { OWN_REDIS } from './redis-server.js'
 import { Definition, Workload, type Phase } from './schemas.js'
 import type { ResolvedPhase, ScenarioModule } from './types.js'
 import { check } from './validate.js'
@@ -45,7 +46,9 @@ function crossCheck(def: Definition, where: string, fileName: string, module: Sc
   }
   if (def.name !== fileName) fail(`name "${def.name}" must match the file name "${fileName}"`)
   if (module && module.name !== def.name) fail(`its effects module is named "${module.name}"`)
-  const processNames = ['order-service', ...(def.deployment?.processes ?? []).map((p) => p.name)]
+  const ownRedis = def.deployment?.redis === 'own'
+  const processNames = ['order-service', ...(def.deployment?.processes ?? []).map((p) => p.name), ...(ownRedis ? [OWN_REDIS] : [])]
+  if ((def.deployment?.processes ?? []).some((p) => p.name === OWN_REDIS)) fail(`deployment.processes: "${OWN_REDIS}" is the name of the run's own redis-server (deployment.redis "own"); pick another`)
   const effectNames = def.effects.map((e) => e.name)
   const figureNames = [...STANDARD_FIGURES.map((f) => f.name), ...effectNames]
   for (const f of def.headline ?? []) if (!figureNames.includes(f)) fail(`headline figure "${f}" is unknown; allowed: ${figureNames.join(', ')}`)
@@ -78,7 +81,10 @@ function crossCheck(def: Definition, where: string, fileName: string, module: Sc
         else if ('action' in ev) {
           const { def: c } = resolveChaos(ev.action, ev.params)
           if (c.kind !== 'action') throw new Error(`${ev.action} is a fault, not an action`)
-        } else if ('process' in ev && !processNames.includes(ev.process)) throw new Error(`no process "${ev.process}"; processes: ${processNames.join(', ')}`)
+        } else if ('process' in ev && !processNames.includes(ev.process)) {
+          const hint = ev.process === OWN_REDIS ? ' (set deployment.redis to "own": events never stop a Redis the run does not own)' : ''
+          throw new Error(`no process "${ev.process}"${hint}; processes: ${processNames.join(', ')}`)
+        }
       } catch (err) {
         fail(`${at}: event at ${ev.at}: ${(err as Error).message}`)
       }

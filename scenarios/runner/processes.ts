@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { request } from 'undici'
 import { LabError } from './errors.js'
-import type { ProcessControl } from './types.js'
+import type { ProcessControl, ProcessSignal } from './types.js'
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const GUARD = fileURLToPath(new URL('./exit-with-parent.mjs', import.meta.url))
@@ -66,9 +66,13 @@ export class ProcessManager implements ProcessControl {
     return this.groups.get(name)?.replicas.some((r) => alive(r.child)) ?? false
   }
 
-  async signal(name: string, signal: 'SIGKILL' | 'SIGTERM' | 'restart'): Promise<void> {
+  async signal(name: string, signal: ProcessSignal): Promise<void> {
     const g = this.groups.get(name)
     if (!g) throw new LabError(`no process "${name}"; started: ${this.names().join(', ')}`)
+    if (signal === 'SIGSTOP' || signal === 'SIGCONT') {
+      for (const r of g.replicas) if (alive(r.child)) r.child!.kill(signal)
+      return
+    }
     if (signal === 'restart') {
       await Promise.all(g.replicas.map((r) => this.stopReplica(r, 'SIGTERM')))
       await Promise.all(g.replicas.map((r) => this.launch(g.spec, r)))
@@ -88,6 +92,8 @@ export class ProcessManager implements ProcessControl {
     if (!alive(child)) return
     const exited = once(child!, 'exit')
     child!.kill(signal)
+    // A frozen (SIGSTOP) process handles SIGTERM only once it runs again.
+    if (signal === 'SIGTERM') child!.kill('SIGCONT')
     const timer = setTimeout(() => child!.kill('SIGKILL'), graceMs)
     try {
       await exited

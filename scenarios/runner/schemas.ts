@@ -135,8 +135,14 @@ export const PhaseEvent = Type.Union([
     { additionalProperties: false, description: 'any admin API call (flush, warm, a strategy change mid-phase...)' },
   ),
   Type.Object(
-    { at: Moment, process: Name, signal: Type.Union([Type.Literal('SIGKILL'), Type.Literal('SIGTERM'), Type.Literal('restart')]) },
-    { additionalProperties: false, description: 'kill or restart a process the runner started (local runs only)' },
+    {
+      at: Moment,
+      process: Name,
+      signal: Type.Union([Type.Literal('SIGKILL'), Type.Literal('SIGTERM'), Type.Literal('SIGSTOP'), Type.Literal('SIGCONT'), Type.Literal('restart')], {
+        description: 'SIGSTOP freezes the process (its clients wait: a hung server) until SIGCONT',
+      }),
+    },
+    { additionalProperties: false, description: 'kill, freeze, thaw or restart a process the runner started (local runs only); "redis" is the run\'s own redis-server (deployment.redis "own")' },
   ),
 ])
 export type PhaseEvent = Static<typeof PhaseEvent>
@@ -206,6 +212,12 @@ export const Definition = Type.Object(
           replicas: Type.Optional(Type.Integer({ minimum: 1, maximum: 8, description: 'order-service replicas (default 1)' })),
           env: Type.Optional(Type.Record(Type.String(), Type.String(), { description: 'extra environment of every order-service replica' })),
           processes: Type.Optional(Type.Array(ProcessSpec, { description: 'other processes to start beside the service (e.g. a queue worker)' })),
+          redis: Type.Optional(
+            Type.Union([Type.Literal('shared'), Type.Literal('own')], {
+              description:
+                'shared (default): REDIS_URL\'s server, under a key prefix of the run\'s own; own: a redis-server child of the runner on a free port (local runs), which phase events can stop, freeze and restart as process "redis" without touching a server anyone else uses',
+            }),
+          ),
         },
         { additionalProperties: false },
       ),
@@ -321,6 +333,9 @@ export const Expectation = Type.Object(
     equals: Type.Optional(Type.Number({ description: 'an exact promise (e.g. ordersLost 0); --update keeps it' })),
     abovePhase: Type.Optional(Type.String({ description: 'must be higher than the same figure of that phase in the same run' })),
     belowPhase: Type.Optional(Type.String({ description: 'must be lower than the same figure of that phase in the same run' })),
+    phaseFactor: Type.Optional(
+      Type.Number({ exclusiveMinimum: 0, description: 'abovePhase / belowPhase compare with the other phase\'s figure times this (default 1): belowPhase with 0.3333 = under a third of it' }),
+    ),
   },
   { additionalProperties: false, minProperties: 1 },
 )

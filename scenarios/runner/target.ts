@@ -10,9 +10,10 @@ import { seed } from '../../services/order-service/src/db/seed.js'
 import { AdminClient } from './admin.js'
 import { LabError, describeError } from './errors.js'
 import { ProcessManager } from './processes.js'
+import { OWN_REDIS, OwnRedisServer } from './redis-server.js'
 import { scrape } from './prom.js'
 import type { Definition } from './schemas.js'
-import type { TargetInfo } from './types.js'
+import type { ProcessControl, TargetInfo } from './types.js'
 
 export const SERVICE_ENTRY = 'services/order-service/src/server.ts'
 export const SERVICE = 'order-service'
@@ -81,7 +82,14 @@ export async function startLocal(def: Definition, opts: LocalOptions): Promise<T
     cleanups.length = 0
   }
   try {
-    const redisUrl = process.env.REDIS_URL || DEFAULT_REDIS_URL
+    let redisUrl = process.env.REDIS_URL || DEFAULT_REDIS_URL
+    let ownRedis: OwnRedisServer | undefined
+    if (def.deployment?.redis === 'own') {
+      ownRedis = await OwnRedisServer.start()
+      cleanups.push(() => ownRedis!.close())
+      redisUrl = ownRedis.url
+      opts.log(`started a redis-server of this run's own on port ${ownRedis.port}`)
+    }
     const mysqlBase = process.env.MYSQL_URL || DEFAULT_MYSQL_URL
     const tag = `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`
     const keyPrefix = `cachelab-lab:${tag}:`
@@ -89,9 +97,10 @@ export async function startLocal(def: Definition, opts: LocalOptions): Promise<T
     dbUrl.pathname = `/cachelab_lab_${tag}`
     const mysqlUrl = dbUrl.toString()
 
-    const redis = await connectRedis(redisUrl, 'REDIS_URL')
+    const redis = await connectRedis(redisUrl, ownRedis ? "the run's own redis-server" : 'REDIS_URL')
     cleanups.push(async () => {
-      await scanDelete(redis, `${keyPrefix}*`)
+      // The run's own server goes away whole (and may be frozen by a failed phase: no command).
+      if (!ownRedis) await scanDelete(redis, `${keyPrefix}*`)
       redis.disconnect()
     })
     try {
@@ -132,7 +141,7 @@ export async function startLocal(def: Definition, opts: LocalOptions): Promise<T
       keyPrefix,
       admins: baseUrls.map((u) => new AdminClient(u, token)),
       scrape: () => scrape(pm.metricsUrls()),
-      processes: pm,
+      processes: ownRedis ? withOwnRedis(pm, ownRedis) : pm,
       mysql: pool,
       redis,
       close: cleanup,
@@ -140,6 +149,15 @@ export async function startLocal(def: Definition, opts: LocalOptions): Promise<T
   } catch (err) {
     await cleanup()
     throw err
+  }
+}
+
+/** The run's processes plus its own redis-server, which phase events address as process "redis". */
+function withOwnRedis(pm: ProcessManager, redis: OwnRedisServer): ProcessControl {
+  return {
+    names: () => [...pm.names(), OWN_REDIS],
+    running: (name) => (name === OWN_REDIS ? redis.running() : pm.running(name)),
+    signal: (name, signal) => (name === OWN_REDIS ? redis.signal(signal) : pm.signal(name, signal)),
   }
 }
 
@@ -169,7 +187,7 @@ export async function connectRemote(def: Definition, opts: RemoteOptions): Promi
   await probe.body.dump()
   if (probe.statusCode === 404) throw new LabError(`the deployment at ${baseUrl} has no order ${def.seed.orders}; scenario ${def.name} needs orders 1..${def.seed.orders}: seed it (npm run seed -- --count ${def.seed.orders})`)
   const processEvent = def.phases.flatMap((p) => (p.events ?? []).map((e) => ({ p, e }))).find(({ e }) => 'process' in e)
-  if (processEvent) throw new LabError(`scenario ${def.name} phase ${processEvent.p.name} kills or restarts a process, which only works when the runner starts the service itself (drop --base-url)`)
+  if (processEvent) throw new LabError(`scenario ${def.name} phase ${processEvent.p.name} signals a process (kill, freeze, restart), which only works when the runner starts the service itself (drop --base-url)`)
   const metricsUrls = opts.metricsUrls?.length ? opts.metricsUrls : [`${baseUrl}/metrics`]
   const mysql = process.env.MYSQL_URL ? createPool({ url: process.env.MYSQL_URL, connectionLimit: 2, queueLimit: 100, connectTimeoutMs: 3000 }) : undefined
   const redis = process.env.REDIS_URL ? await connectRedis(process.env.REDIS_URL, 'REDIS_URL') : undefined

@@ -49,10 +49,13 @@ export interface TargetInfo {
   processes?: ProcessControl
 }
 
+/** SIGSTOP freezes a process (a hung server: its clients wait) until SIGCONT. */
+export type ProcessSignal = 'SIGKILL' | 'SIGTERM' | 'SIGSTOP' | 'SIGCONT' | 'restart'
+
 export interface ProcessControl {
   names(): string[]
   /** Sends a signal to every replica of a process group, or restarts them (and waits until ready). */
-  signal(name: string, signal: 'SIGKILL' | 'SIGTERM' | 'restart'): Promise<void>
+  signal(name: string, signal: ProcessSignal): Promise<void>
   /** True while at least one replica of the group runs. */
   running(name: string): boolean
 }

@@ -31,7 +31,7 @@ const scripts = readdirSync(K6_DIR)
 // full as soon as its definition exists (so these two are covered the moment theirs is merged), and
 // a script without a definition fails unless it is named here. Remove a name once its definition
 // is on main; a name left here after that is harmless (its script is checked all the same).
-const PENDING_DEFINITIONS = ['avalanche']
+const PENDING_DEFINITIONS: string[] = []
 const withDefinition = scripts.filter((name) => existsSync(definitionPath(name)))
 const baselines = loadBaselines(new URL('../../scenarios/baselines.json', import.meta.url).pathname)
 
@@ -302,5 +302,24 @@ describe('k6 plan mapping', () => {
     expect(thresholds['dropped_iterations{scenario:p01_fixed-ttl_short_measured}']).toEqual([`count<=${Math.floor(p0!.requests.measured * DROPPED_SHARE_LIMIT)}`])
     expect(thresholds['dropped_iterations{scenario:p02_fixed-ttl_long_measured}']).toBeUndefined()
     expect(notInK6.map((n) => `${n.phase} ${n.figure}`).sort()).toEqual([`${p0!.name} dbQueriesPer1k`, `${p0!.name} hitRatio`])
+  })
+})
+
+describe("the k6 plan of a scenario that freezes the run's own Redis", () => {
+  it('pauses the stack\'s Redis with redis-pause from the SIGSTOP until the SIGCONT (or the end of the phase)', () => {
+    const def = loadDefinition('avalanche')
+    const plan = buildPlan(def, { quick: true })
+    const outage = plan.phases.find((p) => p.name === 'protected:outage')!
+    const stop = outage.events.find((e) => e.what === 'SIGSTOP redis')!
+    const cont = outage.events.find((e) => e.what === 'SIGCONT redis')!
+    expect(stop.call).toEqual({ method: 'POST', path: '/admin/chaos/actions', body: { action: 'redis-pause', params: { ms: Math.round((cont.at - stop.at) * 1000), mode: 'all' } } })
+    expect(stop.approximation).toMatch(/redis-pause/)
+    expect(cont.call).toBeNull()
+    expect(cont.approximation).toMatch(/ends by itself/)
+    // Without a SIGCONT the pause lasts until the end of the phase.
+    const events = def.phases.find((p) => p.name === 'protected:outage')!.events!.filter((e) => !('signal' in e && e.signal === 'SIGCONT'))
+    const open = buildPlan({ ...def, phases: [{ ...def.phases.find((p) => p.name === 'protected:outage')!, events }] }, { quick: true }).phases[0]!
+    const lone = open.events.find((e) => e.what === 'SIGSTOP redis')!
+    expect((lone.call!.body as { params: { ms: number } }).params.ms).toBe(Math.round((open.timeline.measuredSeconds - lone.at) * 1000))
   })
 })

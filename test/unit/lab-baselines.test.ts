@@ -107,6 +107,15 @@ describe('lab:ci baselines', () => {
     expect(next.scenarios.demo!.none).toEqual({ dbQueriesPer1k: { min: 450, max: 901 }, hitRatio: { min: 0.3, max: 0.6 } })
   })
 
+  it('phaseFactor scales the other phase\'s figure in a phase comparison, and --update keeps it', () => {
+    const third: Baselines = { scenarios: { demo: { none: {}, mutex: { dbQueriesPer1k: { belowPhase: 'none', phaseFactor: 0.3333 } } } } }
+    const run = (mutexPer1k: number) => result([phase('none', { dbQueriesPer1k: 600 }), phase('mutex', { dbQueriesPer1k: mutexPer1k })])
+    expect(compare([run(150)], third).every((c) => c.ok)).toBe(true)
+    const text = formatChecks(compare([run(250)], third))
+    expect(text).toContain('demo mutex dbQueriesPer1k: measured 250 (none: 600), expected < none × 0.3333')
+    expect(updatedBaselines([run(150)], third).scenarios.demo!.mutex!.dbQueriesPer1k).toEqual({ belowPhase: 'none', phaseFactor: 0.3333, max: 226 })
+  })
+
   it('says in one sentence what each phase changed against the first, from the figures', () => {
     const r = result([phase('none', { hitRatio: 0.4, dbQueriesPer1k: 600, effect: { ordersLost: 0, dbLoadsPerExpiry: 40 } }), phase('mutex', { hitRatio: 0.95, dbQueriesPer1k: 50, effect: { ordersLost: 0, dbLoadsPerExpiry: 1 } })])
     expect(r.summary).toBe('demo: against none, mutex raised the hit ratio from 40% to 95%, cut the DB queries per 1000 requests from 600 to 50 (−92%) and cut the db loads per expiry from 40 to 1 (−98%).')
