@@ -3,6 +3,11 @@ import createError from '@fastify/error'
 // Errors with stable codes: tests, the runner and clients match on `code`, never on message text.
 export const DatabaseUnavailable = createError('CACHELAB_DB_UNAVAILABLE', 'database unavailable: %s', 503)
 export const DatabaseTimeout = createError('CACHELAB_DB_TIMEOUT', 'database did not answer within %d ms', 503)
+/**
+ * A write was sent to MySQL but no answer came (deadline, or the connection died): it may or may
+ * not have been applied. Never "not written": the message names the order so the client can look.
+ */
+export const WriteOutcomeUnknown = createError('CACHELAB_DB_WRITE_UNKNOWN', '%s', 503)
 export const CacheUnavailable = createError('CACHELAB_CACHE_UNAVAILABLE', 'cache unavailable: %s', 503)
 export const Overloaded = createError('CACHELAB_OVERLOADED', 'service overloaded: %s', 503)
 /** The avalanche protection refused a MySQL read (bulkhead full, or no slot in time): shed load, retry later. */

@@ -1,5 +1,5 @@
 import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise'
-import { DatabaseTimeout, DatabaseUnavailable, isConnectionError } from '../errors.js'
+import { DatabaseTimeout, DatabaseUnavailable, WriteOutcomeUnknown, isConnectionError } from '../errors.js'
 import type { DbOperation, Metrics } from '../metrics.js'
 import type { Order, UpdateOrderBody } from '../schemas/order.js'
 
@@ -101,7 +101,10 @@ export class OrderRepository {
       'insert',
       'INSERT INTO orders (id, user_id, item, quantity, amount_cents, status, version, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?) ON DUPLICATE KEY UPDATE id = id',
       [o.id, o.userId, o.item, o.quantity, o.amountCents, o.status, toDbTime(o.createdAt), toDbTime(o.createdAt)],
-    )
+    ).catch((err: unknown) => {
+      if (err instanceof WriteOutcomeUnknown) throw new WriteOutcomeUnknown(`order ${o.id}: ${err.message}; it may have been written: GET /orders/${o.id} tells`)
+      throw err
+    })
     // MySQL reports 1 affected row for an insert and 0 for an unchanged duplicate.
     return res.affectedRows === 1
   }
@@ -115,7 +118,10 @@ export class OrderRepository {
     if (patch.amountCents !== undefined) (sets.push('amount_cents = ?'), values.push(patch.amountCents))
     if (patch.status !== undefined) (sets.push('status = ?'), values.push(patch.status))
     sets.push('version = version + 1', 'updated_at = CURRENT_TIMESTAMP(3)')
-    const res = await this.run<ResultSetHeader>('update', `UPDATE orders SET ${sets.join(', ')} WHERE id = ?`, [...values, id])
+    const res = await this.run<ResultSetHeader>('update', `UPDATE orders SET ${sets.join(', ')} WHERE id = ?`, [...values, id]).catch((err: unknown) => {
+      if (err instanceof WriteOutcomeUnknown) throw new WriteOutcomeUnknown(`update of order ${id}: ${err.message}; it may have been applied: GET /orders/${id} tells (by its version)`)
+      throw err
+    })
     if (res.affectedRows === 0) return null
     return this.findById(id)
   }
@@ -133,25 +139,36 @@ export class OrderRepository {
     }
   }
 
-  /** Runs one statement with metrics, the deadline and the chaos hooks. Placeholders only. */
+  /**
+   * Runs one statement with metrics, the deadline and the chaos hooks. Placeholders only.
+   *
+   * A write that reaches its deadline before it was sent (pool wait, a chaos hook holding it) is
+   * never sent afterwards: the caller's 503 means "not written". One that times out or loses its
+   * connection after it was sent throws WriteOutcomeUnknown: it may have been applied.
+   */
   async run<T>(op: DbOperation, sql: string, params: (string | number | null)[]): Promise<T> {
     const m = this.metrics
     m.dbQuery(op)
     m.dbQueryStarted()
     const end = m.dbDuration.startTimer({ operation: op })
     let timer: NodeJS.Timeout | undefined
-    // Only a query that a fault affects needs to tell the fault when its deadline has passed.
-    const aborter = this.faults.affects(op) ? new AbortController() : undefined
+    const affected = this.faults.affects(op)
+    const write = WRITES.has(op)
+    // Reads without a fault take the pool's own path (the hot path); an abandoned read costs nothing.
+    const guard: Guard | undefined = write || affected ? { signal: new AbortController(), sent: false } : undefined
     try {
       const deadline = new Promise<never>((_, reject) => {
         timer = setTimeout(() => {
-          aborter?.abort()
+          guard?.signal.abort(new DatabaseTimeout(this.timeoutMs))
           reject(new DatabaseTimeout(this.timeoutMs))
         }, this.timeoutMs)
       })
-      return await Promise.race([this.execute<T>(op, sql, params, aborter?.signal), deadline])
+      return await Promise.race([guard ? this.executeGuarded<T>(op, sql, params, guard, affected) : this.execute<T>(sql, params), deadline])
     } catch (err) {
       m.dbErrors.inc({ operation: op })
+      if (write && guard?.sent && (err instanceof DatabaseTimeout || isConnectionError(err))) {
+        throw new WriteOutcomeUnknown(err instanceof DatabaseTimeout ? `no answer within ${this.timeoutMs} ms after the ${op} was sent` : `connection lost after the ${op} was sent (${(err as Error).message || (err as { code: string }).code})`)
+      }
       if (err instanceof DatabaseTimeout) throw err
       if (isConnectionError(err)) throw new DatabaseUnavailable((err as Error).message || (err as { code: string }).code)
       throw err
@@ -162,20 +179,38 @@ export class OrderRepository {
     }
   }
 
-  private async execute<T>(op: DbOperation, sql: string, params: (string | number | null)[], faultSignal: AbortSignal | undefined): Promise<T> {
-    if (!faultSignal) {
-      const [rows] = await this.pool.execute(sql, params)
-      return rows as T
-    }
-    // A slow query holds its connection: the pool saturates as it would under a real slow database.
+  private async execute<T>(sql: string, params: (string | number | null)[]): Promise<T> {
+    const [rows] = await this.pool.execute(sql, params)
+    return rows as T
+  }
+
+  /**
+   * On a connection of its own, so that nothing is sent once the deadline has passed: a write that
+   * waited for a connection (or was held by a fault) past its deadline is dropped, not run late
+   * behind its caller's back. A slow query holds its connection: the pool saturates as it would
+   * under a real slow database.
+   */
+  private async executeGuarded<T>(op: DbOperation, sql: string, params: (string | number | null)[], guard: Guard, affected: boolean): Promise<T> {
+    const signal = guard.signal.signal
     let conn: PoolConnection | undefined
     try {
       conn = await this.pool.getConnection()
-      await this.faults.apply(op, faultSignal)
+      signal.throwIfAborted()
+      if (affected) await this.faults.apply(op, signal)
+      signal.throwIfAborted()
+      guard.sent = true
       const [rows] = await conn.execute(sql, params)
       return rows as T
     } finally {
       conn?.release()
     }
   }
+}
+
+const WRITES = new Set<DbOperation>(['insert', 'update', 'delete'])
+
+interface Guard {
+  signal: AbortController
+  /** Set once the statement has been handed to the connection: from then on it may run. */
+  sent: boolean
 }
