@@ -13,6 +13,7 @@ export const ConfigSchema = Type.Object({
   LOG_LEVEL: Type.Union([Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'), Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')], { default: 'info' }),
   MIGRATE_ON_START: Type.Boolean({ default: true, description: 'apply pending migrations at start' }),
   REDIS_COMMAND_TIMEOUT_MS: Type.Integer({ minimum: 10, maximum: 60000, default: 250, description: 'bound on every Redis command; past it the read falls back to MySQL' }),
+  REDIS_MAX_PENDING: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 10_000, description: 'Redis commands sent and not yet answered, at most; beyond it a command fails at once (a stalled Redis cannot pile them up)' }),
   REDIS_CONNECT_TIMEOUT_MS: Type.Integer({ minimum: 50, maximum: 60000, default: 2000 }),
   MYSQL_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 500, default: 20 }),
   MYSQL_QUEUE_LIMIT: Type.Integer({ minimum: 1, maximum: 100000, default: 2000, description: 'requests waiting for a pool connection; beyond it a query fails at once' }),
