@@ -19,6 +19,8 @@ export const ConfigSchema = Type.Object({
   MYSQL_QUEUE_LIMIT: Type.Integer({ minimum: 1, maximum: 100000, default: 2000, description: 'requests waiting for a pool connection; beyond it a query fails at once' }),
   MYSQL_QUERY_TIMEOUT_MS: Type.Integer({ minimum: 10, maximum: 600000, default: 5000, description: 'bound on every MySQL call, pool wait included' }),
   MYSQL_CONNECT_TIMEOUT_MS: Type.Integer({ minimum: 50, maximum: 60000, default: 2000 }),
+  RATE_LIMIT_MAX: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 0, description: 'requests per client IP per window on the public order routes, per replica (0 = no limit: load tests need none)' }),
+  RATE_LIMIT_WINDOW_MS: Type.Integer({ minimum: 100, maximum: 3_600_000, default: 1000, description: 'the rate limit window' }),
   BODY_LIMIT_BYTES: Type.Integer({ minimum: 256, maximum: 10485760, default: 16384 }),
   SHUTDOWN_GRACE_MS: Type.Integer({ minimum: 0, maximum: 120000, default: 10000 }),
   METRICS_ENABLED: Type.Boolean({ default: true, description: 'collect metrics (off only to measure what they cost)' }),
