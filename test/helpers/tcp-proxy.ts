@@ -9,10 +9,13 @@ import { setTimeout as sleep } from 'node:timers/promises'
  * - latency: every chunk waits `ms` before it is forwarded (both directions, order kept);
  * - stall: nothing is forwarded (connections stay open, bytes are held) until `resume()`, which
  *   delivers what was held; new connections are accepted but stall too;
- * - reset: every open connection is destroyed (RST), both sides; with `refuse` new ones are too.
+ * - reset: every open connection is destroyed (RST), both sides; with `refuse` new ones are too;
+ * - blackhole: the open connections go silent for good (bytes dropped, nothing closed, as when a
+ *   NAT entry or a peer vanishes), while new connections work: only a client that notices a
+ *   silent connection by itself gets out.
  */
 export class TcpProxy {
-  private readonly pairs = new Set<{ client: Socket; upstream: Socket }>()
+  private readonly pairs = new Set<Pair>()
   private latencyMs = 0
   private stalled = false
   private refusing = false
@@ -65,6 +68,11 @@ export class TcpProxy {
     this.pairs.clear()
   }
 
+  /** The connections open now go silent for good; new ones are not affected. */
+  blackhole(): void {
+    for (const p of this.pairs) p.dead = true
+  }
+
   /** Lets new connections through again after `reset({ refuse: true })`. */
   accept(): void {
     this.refusing = false
@@ -94,7 +102,7 @@ export class TcpProxy {
       return
     }
     const upstream = createConnection(this.target)
-    const pair = { client, upstream }
+    const pair: Pair = { client, upstream, dead: false }
     this.pairs.add(pair)
     const close = () => {
       this.pairs.delete(pair)
@@ -103,20 +111,27 @@ export class TcpProxy {
     }
     client.on('error', close).on('close', close)
     upstream.on('error', close).on('close', close)
-    this.pipe(client, upstream)
-    this.pipe(upstream, client)
+    this.pipe(pair, client, upstream)
+    this.pipe(pair, upstream, client)
   }
 
   /** Forwards chunks one at a time through the toxics, keeping their order. */
-  private pipe(from: Socket, to: Socket): void {
+  private pipe(pair: Pair, from: Socket, to: Socket): void {
     let chain = Promise.resolve()
     from.on('data', (chunk: Buffer) => {
       chain = chain.then(async () => {
         if (this.latencyMs > 0) await sleep(this.latencyMs)
         while (this.stalled) await new Promise<void>((resolve) => this.resumeWaiters.push(resolve))
-        if (!to.destroyed) to.write(chunk)
+        if (!to.destroyed && !pair.dead) to.write(chunk)
       })
     })
-    from.on('end', () => void chain.then(() => to.end()))
+    from.on('end', () => void chain.then(() => pair.dead || to.end()))
   }
+}
+
+interface Pair {
+  client: Socket
+  upstream: Socket
+  /** Black-holed: nothing is forwarded any more, nothing is closed. */
+  dead: boolean
 }

@@ -136,4 +136,23 @@ describe('MySQL faults under light load', () => {
     })
     expectSurvived(run)
   })
+
+  it('MySQL connections black-holed (silent for good, new ones fine): no hang past the timeout, well-formed answers, no order lost or duplicated, queues bounded, recovers by itself', async () => {
+    const run = await runFault({
+      name: 'mysql connections black-holed (proxy)',
+      app,
+      baseUrl,
+      seeded: SEEDED,
+      tag: 'mysql-blackhole',
+      holdMs: 1000,
+      recoveryLimitMs: RECOVERY_LIMIT_MS,
+      inject: async () => {
+        await flushCache()
+        proxy.blackhole()
+      },
+      // Nothing to clear: the dead connections stay dead; the service must notice by itself.
+      clear: async () => {},
+    })
+    expectSurvived(run)
+  })
 })

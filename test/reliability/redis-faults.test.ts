@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { build, createSandbox, type FastifyInstance, type Sandbox } from '../helpers/app.js'
 import { RedisServer } from '../helpers/redis-server.js'
 import { TcpProxy } from '../helpers/tcp-proxy.js'
+import { socketTimeoutFor } from '../../services/order-service/src/redis.js'
 import { runFault, type FaultRun } from './harness.js'
 
 // Redis faults under light load, against this file's own redis-server (behind a TCP proxy for the
@@ -130,6 +131,24 @@ describe('Redis faults under light load', () => {
       recoveryLimitMs: RECOVERY_LIMIT_MS,
       inject: async () => proxy.reset({ refuse: true }),
       clear: async () => proxy.accept(),
+    })
+    expectSurvived(run)
+  })
+
+  it('Redis connections black-holed (silent for good, new ones fine): no hang past the timeout, well-formed answers, no order lost or duplicated, queues bounded, recovers by itself', async () => {
+    const run = await runFault({
+      name: 'redis connections black-holed (proxy)',
+      app,
+      baseUrl,
+      seeded: SEEDED,
+      tag: 'redis-blackhole',
+      holdMs: 1000,
+      // The silent connection is dropped after socketTimeoutFor(REDIS_TIMEOUT_MS) = 5 s, then the
+      // client reconnects (backoff at most 2 s).
+      recoveryLimitMs: socketTimeoutFor(REDIS_TIMEOUT_MS) + RECOVERY_LIMIT_MS,
+      inject: async () => proxy.blackhole(),
+      // Nothing to clear: the dead connection stays dead; the client must notice by itself.
+      clear: async () => {},
     })
     expectSurvived(run)
   })

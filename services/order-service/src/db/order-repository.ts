@@ -128,12 +128,18 @@ export class OrderRepository {
 
   /** Health check: not counted as a query (a scrape or probe must not move the lab's figures). */
   async ping(): Promise<void> {
+    // The same guarded path as queries: a probe on a dead connection must not hold it for ever.
+    const guard: Guard = { aborted: false, sent: false, settled: false, conn: undefined, signal: undefined }
     let timer: NodeJS.Timeout | undefined
     const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new DatabaseTimeout(this.timeoutMs)), this.timeoutMs)
+      timer = setTimeout(() => {
+        guard.aborted = true
+        if (guard.sent) this.reapLater(guard)
+        reject(new DatabaseTimeout(this.timeoutMs))
+      }, this.timeoutMs)
     })
     try {
-      await Promise.race([this.pool.query('SELECT 1'), deadline])
+      await Promise.race([this.execute('other', 'SELECT 1', [], guard, false), deadline])
     } finally {
       clearTimeout(timer)
     }
@@ -145,6 +151,11 @@ export class OrderRepository {
    * A write that reaches its deadline before it was sent (pool wait, a chaos hook holding it) is
    * never sent afterwards: the caller's 503 means "not written". One that times out or loses its
    * connection after it was sent throws WriteOutcomeUnknown: it may have been applied.
+   *
+   * A statement still unanswered one more timeout after its deadline has its connection destroyed:
+   * a connection gone silent (a dead peer, a network black hole) would otherwise hold its pool slot
+   * for ever, and enough of them would starve the pool until a restart. A merely slow query gets
+   * that grace to finish first, so a slow database does not churn connections.
    */
   async run<T>(op: DbOperation, sql: string, params: (string | number | null)[]): Promise<T> {
     const m = this.metrics
@@ -153,20 +164,21 @@ export class OrderRepository {
     const end = m.dbDuration.startTimer({ operation: op })
     let timer: NodeJS.Timeout | undefined
     const affected = this.faults.affects(op)
-    const write = WRITES.has(op)
-    // Reads without a fault take the pool's own path (the hot path); an abandoned read costs nothing.
-    const guard: Guard | undefined = write || affected ? { signal: new AbortController(), sent: false } : undefined
+    // Only a query that a fault affects needs a signal (the fault gives up on it).
+    const guard: Guard = { aborted: false, sent: false, settled: false, conn: undefined, signal: affected ? new AbortController() : undefined }
     try {
       const deadline = new Promise<never>((_, reject) => {
         timer = setTimeout(() => {
-          guard?.signal.abort(new DatabaseTimeout(this.timeoutMs))
+          guard.aborted = true
+          guard.signal?.abort(new DatabaseTimeout(this.timeoutMs))
+          if (guard.sent) this.reapLater(guard)
           reject(new DatabaseTimeout(this.timeoutMs))
         }, this.timeoutMs)
       })
-      return await Promise.race([guard ? this.executeGuarded<T>(op, sql, params, guard, affected) : this.execute<T>(sql, params), deadline])
+      return await Promise.race([this.execute<T>(op, sql, params, guard, affected), deadline])
     } catch (err) {
       m.dbErrors.inc({ operation: op })
-      if (write && guard?.sent && (err instanceof DatabaseTimeout || isConnectionError(err))) {
+      if (WRITES.has(op) && guard.sent && (err instanceof DatabaseTimeout || isConnectionError(err))) {
         throw new WriteOutcomeUnknown(err instanceof DatabaseTimeout ? `no answer within ${this.timeoutMs} ms after the ${op} was sent` : `connection lost after the ${op} was sent (${(err as Error).message || (err as { code: string }).code})`)
       }
       if (err instanceof DatabaseTimeout) throw err
@@ -179,38 +191,50 @@ export class OrderRepository {
     }
   }
 
-  private async execute<T>(sql: string, params: (string | number | null)[]): Promise<T> {
-    const [rows] = await this.pool.execute(sql, params)
-    return rows as T
-  }
-
   /**
-   * On a connection of its own, so that nothing is sent once the deadline has passed: a write that
-   * waited for a connection (or was held by a fault) past its deadline is dropped, not run late
-   * behind its caller's back. A slow query holds its connection: the pool saturates as it would
-   * under a real slow database.
+   * On a connection of its own, so that nothing is sent once the deadline has passed: a statement
+   * that waited for a connection (or was held by a fault) past its deadline is dropped, not run
+   * late behind its caller's back. A slow query holds its connection: the pool saturates as it
+   * would under a real slow database.
    */
-  private async executeGuarded<T>(op: DbOperation, sql: string, params: (string | number | null)[], guard: Guard, affected: boolean): Promise<T> {
-    const signal = guard.signal.signal
+  private async execute<T>(op: DbOperation, sql: string, params: (string | number | null)[], guard: Guard, affected: boolean): Promise<T> {
     let conn: PoolConnection | undefined
     try {
       conn = await this.pool.getConnection()
-      signal.throwIfAborted()
-      if (affected) await this.faults.apply(op, signal)
-      signal.throwIfAborted()
+      if (guard.aborted) throw new DatabaseTimeout(this.timeoutMs)
+      if (affected) {
+        await this.faults.apply(op, guard.signal!.signal)
+        if (guard.aborted) throw new DatabaseTimeout(this.timeoutMs)
+      }
+      guard.conn = conn
       guard.sent = true
       const [rows] = await conn.execute(sql, params)
       return rows as T
     } finally {
+      guard.settled = true
       conn?.release()
     }
+  }
+
+  /** Past its deadline, a sent statement gets one more timeout to answer; then its connection goes. */
+  private reapLater(guard: Guard): void {
+    const t = setTimeout(() => {
+      if (!guard.settled) guard.conn?.destroy()
+    }, this.timeoutMs)
+    t.unref()
   }
 }
 
 const WRITES = new Set<DbOperation>(['insert', 'update', 'delete'])
 
 interface Guard {
-  signal: AbortController
+  /** The deadline has passed: nothing may be sent any more. */
+  aborted: boolean
   /** Set once the statement has been handed to the connection: from then on it may run. */
   sent: boolean
+  /** The statement answered or failed (its connection is back in the pool). */
+  settled: boolean
+  conn: PoolConnection | undefined
+  /** For the chaos hooks of an affected query: aborted at the deadline. */
+  signal: AbortController | undefined
 }
