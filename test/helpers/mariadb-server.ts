@@ -31,6 +31,8 @@ const SERVER_ARGS = [
 export class MariadbServer {
   private child: ChildProcess | undefined
   private stderr = ''
+  /** A test that times out in its hooks must not leave a mariadbd behind. */
+  private readonly killOnExit = () => this.child?.kill('SIGKILL')
 
   private constructor(
     readonly port: number,
@@ -57,6 +59,7 @@ export class MariadbServer {
       { timeout: 60_000 },
     )
     const server = new MariadbServer(await freePort(), dir)
+    process.once('exit', server.killOnExit)
     await server.startProcess()
     return server
   }

@@ -38,10 +38,13 @@ beforeAll(async () => {
   baseUrl = await app.listen({ port: 0, host: '127.0.0.1' })
 }, 90_000)
 afterAll(async () => {
-  await app?.close()
-  await proxy?.close()
-  await sandbox?.drop().catch(() => {})
-  await mariadb?.destroy()
+  try {
+    await app?.close()
+    await proxy?.close()
+    await sandbox?.drop().catch(() => {})
+  } finally {
+    await mariadb?.destroy()
+  }
 })
 
 /** Drops the cached orders: during the fault, reads miss and must reach MySQL too. */
