@@ -158,4 +158,22 @@ describe('MySQL faults under light load', () => {
     })
     expectSurvived(run)
   })
+
+  it('MySQL latency beyond the query timeout (proxy delays every packet): no hang past the timeout, well-formed answers, no order lost or duplicated, queues bounded, recovers by itself', async () => {
+    const run = await runFault({
+      name: 'mysql latency 1.5 x the query timeout (proxy)',
+      app,
+      baseUrl,
+      seeded: SEEDED,
+      tag: 'mysql-latency',
+      holdMs: 2000,
+      recoveryLimitMs: RECOVERY_LIMIT_MS,
+      inject: async () => {
+        await flushCache()
+        proxy.latency(1.5 * MYSQL_TIMEOUT_MS)
+      },
+      clear: async () => proxy.latency(0),
+    })
+    expectSurvived(run)
+  })
 })
