@@ -245,6 +245,8 @@ export function report(fault: string, line: string): void {
 }
 
 export interface FaultRun {
+  /** Unhandled rejections and uncaught exceptions in this process while the fault ran. */
+  unhandled: string[]
   samples: Sample[]
   queues: QueueBounds
   recoveryMs: number
@@ -271,6 +273,10 @@ export async function runFault(opts: {
 }): Promise<FaultRun> {
   const load = new Load(opts.baseUrl, { clients: 4, thinkMs: 15, seeded: opts.seeded, writeShare: 0.3, clientLimitMs: 30_000, tag: opts.tag, ...opts.load })
   const queues = watchQueues(opts.app)
+  // Vitest would fail the run on one too; collecting them names the fault that caused it.
+  const unhandled: string[] = []
+  const onUnhandled = (err: unknown) => void unhandled.push(String((err as Error)?.stack ?? err))
+  process.on('unhandledRejection', onUnhandled)
   let recoveryMs: number
   let clearMs = 0
   let nextFresh = opts.seeded
@@ -286,9 +292,11 @@ export async function runFault(opts: {
     await sleep(500)
   } finally {
     await load.stop()
+    process.off('unhandledRejection', onUnhandled)
   }
   const bounds = queues.stop()
   const run: FaultRun = {
+    unhandled,
     samples: load.samples,
     queues: bounds,
     recoveryMs,

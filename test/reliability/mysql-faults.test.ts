@@ -54,6 +54,7 @@ async function flushCache(): Promise<void> {
 
 /** The properties every fault test checks (each test names them). */
 function expectSurvived(run: FaultRun): void {
+  expect(run.unhandled).toEqual([])
   expect(run.malformed.map((s) => ({ path: s.path, status: s.status, failure: s.failure, body: s.body }))).toEqual([])
   expect(run.slowest!.ms).toBeLessThan(BOUND_MS)
   expect(run.audit.lost).toEqual([])
