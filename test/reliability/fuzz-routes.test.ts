@@ -1,4 +1,5 @@
 import fc from 'fast-check'
+import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { auth, buildWithRoutes, createSandbox, type FastifyInstance, type Route, type Sandbox } from '../helpers/app.js'
 import { RedisServer } from '../helpers/redis-server.js'
@@ -6,7 +7,7 @@ import { RedisServer } from '../helpers/redis-server.js'
 // Property-based input fuzzing over every route the app registers (enumerated from the app, the
 // admin API included, with the admin token so the handlers are reached): whatever the params,
 // query string, body or content type, the answer is a 2xx or a 4xx with a message, never a 5xx or
-// a crash, and a refused request writes nothing (MySQL rows and Redis keys unchanged).
+// a crash, and a refused request writes nothing (MySQL rows and the whole Redis dataset unchanged).
 //
 // Bodies mix schema-shaped values (each route's own JSON schema turned into a generator, so many
 // are valid or nearly valid and reach the handler) with arbitrary JSON and raw text. Its own
@@ -17,18 +18,23 @@ const RUNS_PER_ROUTE = 40
 const UNSAFE_VALUES = new Set(['redis-pause'])
 
 let redis: RedisServer
+/** The test's own connection to that server (no command timeout): how writes are detected. */
+let probe: Redis
 let sandbox: Sandbox
 let app: FastifyInstance
 let routes: Route[]
 
 beforeAll(async () => {
-  redis = await RedisServer.start()
+  // DEBUG DIGEST (a digest of the whole dataset) is refused unless enabled.
+  redis = await RedisServer.start({ args: ['--enable-debug-command', 'local'] })
+  probe = new Redis(redis.url)
   sandbox = await createSandbox({ redisUrl: redis.url })
   await sandbox.seed(20)
   ;({ app, routes } = await buildWithRoutes(sandbox, { MYSQL_QUERY_TIMEOUT_MS: 2000, BODY_LIMIT_BYTES: 4096 }))
 })
 afterAll(async () => {
   await app?.close()
+  probe?.disconnect()
   await redis?.stop()
   await sandbox?.drop()
 })
@@ -47,16 +53,21 @@ type Schema = {
   maxLength?: number
   minItems?: number
   maxItems?: number
+  minProperties?: number
   additionalProperties?: boolean | Schema
 }
 
-/** A generator of values shaped by a JSON schema: mostly in range, with the edges just outside. */
+/**
+ * A generator of values shaped by a JSON schema: mostly valid, so that handlers are reached, with
+ * the mistakes a client makes (edges just outside the range, a wrong type, an unknown choice or
+ * field, a missing one) mixed in at every level.
+ */
 function fromSchema(s: Schema | undefined, depth = 0): fc.Arbitrary<unknown> {
   if (!s || depth > 4) return fc.jsonValue({ maxDepth: 2 })
   if (s.const !== undefined) return fc.constant(s.const)
   if (s.anyOf) {
     const consts = s.anyOf.filter((b) => b.const !== undefined).map((b) => b.const)
-    if (consts.length === s.anyOf.length) return fc.constantFrom(...consts.filter((c) => !UNSAFE_VALUES.has(String(c))), 'not-a-choice')
+    if (consts.length === s.anyOf.length) return fc.oneof({ weight: 9, arbitrary: fc.constantFrom(...consts.filter((c) => !UNSAFE_VALUES.has(String(c)))) }, { weight: 1, arbitrary: fc.constant('not-a-choice') })
     return fc.oneof(...s.anyOf.map((b) => fromSchema(b, depth + 1)))
   }
   switch (s.type) {
@@ -64,10 +75,12 @@ function fromSchema(s: Schema | undefined, depth = 0): fc.Arbitrary<unknown> {
       const props = s.properties ?? {}
       const model: Record<string, fc.Arbitrary<unknown>> = {}
       for (const [k, v] of Object.entries(props)) model[k] = fromSchema(v, depth + 1)
-      const shaped = fc.record(model, { requiredKeys: (s.required ?? []).filter((k) => k in model) })
-      // Sometimes a field the schema does not name, sometimes a required one missing.
+      const min = s.minProperties ?? 0
+      const shaped = fc.record(model, { requiredKeys: (s.required ?? []).filter((k) => k in model) }).filter((o) => Object.keys(o as object).length >= min)
+      // Mostly well-shaped (mistakes compound with nesting), sometimes a field the schema does not
+      // name, sometimes a required one missing.
       return fc.oneof(
-        { weight: 4, arbitrary: shaped },
+        { weight: 12, arbitrary: shaped },
         { weight: 1, arbitrary: fc.tuple(shaped, fc.string({ maxLength: 8 }), fc.jsonValue({ maxDepth: 1 })).map(([o, k, v]) => ({ ...(o as object), [k || 'extra']: v })) },
         { weight: 1, arbitrary: fc.record(model, { requiredKeys: [] }) },
       )
@@ -78,15 +91,15 @@ function fromSchema(s: Schema | undefined, depth = 0): fc.Arbitrary<unknown> {
       const min = s.minimum ?? -1000
       const max = s.maximum ?? 1000
       // Small values in range (a warm-up of a million ids would only test patience), and the edges.
-      return fc.oneof({ weight: 6, arbitrary: fc.integer({ min, max: Math.min(max, min + 1000) }) }, { weight: 1, arbitrary: fc.constantFrom(min - 1, max + 1, min + 0.5, Number.MAX_SAFE_INTEGER + 2) })
+      return fc.oneof({ weight: 12, arbitrary: fc.integer({ min, max: Math.min(max, min + 1000) }) }, { weight: 1, arbitrary: fc.constantFrom(min - 1, max + 1, min + 0.5, Number.MAX_SAFE_INTEGER + 2) })
     }
     case 'number':
-      return fc.oneof({ weight: 6, arbitrary: fc.double({ min: s.minimum ?? -1e6, max: s.maximum ?? 1e6, noNaN: true }) }, { weight: 1, arbitrary: fc.constantFrom((s.minimum ?? 0) - 1, (s.maximum ?? 0) + 1) })
+      return fc.oneof({ weight: 12, arbitrary: fc.double({ min: s.minimum ?? -1e6, max: s.maximum ?? 1e6, noNaN: true }) }, { weight: 1, arbitrary: fc.constantFrom((s.minimum ?? 0) - 1, (s.maximum ?? 0) + 1) })
     case 'boolean':
       return fc.oneof(fc.boolean(), fc.constant('true'))
     case 'string': {
       const shaped = s.pattern ? fc.stringMatching(new RegExp(s.pattern)) : fc.string({ minLength: s.minLength ?? 0, maxLength: Math.min(s.maxLength ?? 30, 30) })
-      return fc.oneof({ weight: 8, arbitrary: shaped }, { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 40 }) }, { weight: 1, arbitrary: fc.integer() })
+      return fc.oneof({ weight: 16, arbitrary: shaped }, { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 40 }) }, { weight: 1, arbitrary: fc.integer() })
     }
     default:
       return fc.jsonValue({ maxDepth: 2 })
@@ -133,12 +146,10 @@ function requestArb(route: Route): fc.Arbitrary<Req> {
   })
 }
 
-/** Everything a request could write: MySQL rows (with their versions) and this Redis's keys. */
+/** Everything a request could write: MySQL rows (with their versions) and every Redis key and value. */
 async function snapshot(): Promise<string> {
   const [rows] = await app.mysql.query('SELECT COUNT(*) AS n, COALESCE(SUM(version), 0) AS v, COALESCE(SUM(quantity + amount_cents), 0) AS q FROM orders')
-  const keys = (await app.redis.keys('*')).sort()
-  const state = await Promise.all(keys.filter((k) => !k.includes(':id-node')).map(async (k) => `${k}=${await app.redis.type(k)}:${await app.redis.call('DEBUG', 'DIGEST-VALUE', k).catch(() => '?')}`))
-  return JSON.stringify({ db: rows, state })
+  return JSON.stringify({ db: rows, redis: await probe.call('DEBUG', 'DIGEST') })
 }
 
 /** Back to the baseline after a request that changed something on purpose (a 2xx). */
@@ -155,6 +166,17 @@ describe('fuzzing every route (fast-check)', () => {
     expect(listed).toContain('POST /orders')
     expect(listed).toContain('PUT /admin/strategies')
     expect(listed.filter((r) => r.includes(' /admin')).length).toBeGreaterThan(10)
+  })
+
+  it('the write detector sees writes: an accepted order (MySQL) and a strategy change (Redis) each change the snapshot', async () => {
+    const start = await snapshot()
+    const created = await app.inject({ method: 'POST', url: '/orders', payload: { userId: 1, item: 'detector', quantity: 1, amountCents: 1 } })
+    expect(created.statusCode).toBe(201)
+    const afterWrite = await snapshot()
+    expect(afterWrite).not.toBe(start)
+    expect((await app.inject({ method: 'PUT', url: '/admin/strategies', headers: auth, payload: { avalanche: { params: { ttlSeconds: 61 } } } })).statusCode).toBe(200)
+    expect(await snapshot()).not.toBe(afterWrite)
+    await reset()
   })
 
   it('every route: always a 2xx or a 4xx with a message, never a 5xx or a crash; a refused request writes nothing', async () => {
