@@ -56,6 +56,27 @@ export function build(sandbox: Sandbox, overrides: Partial<Config> = {}): Promis
 
 export const auth = { authorization: `Bearer ${TEST_TOKEN}` }
 
+export interface Route {
+  method: string
+  url: string
+  schema: { params?: unknown; body?: unknown; querystring?: unknown }
+}
+
+/**
+ * Builds an app and lists every route it registered (from Fastify's onRoute hook, so a route added
+ * anywhere, admin scope included, is listed without touching the test). HEAD twins are left out.
+ */
+export async function buildWithRoutes(sandbox: Sandbox, overrides: Partial<Config> = {}): Promise<{ app: FastifyInstance; routes: Route[] }> {
+  const routes: Route[] = []
+  const app = await buildApp(sandbox.config(overrides), {
+    logger: false,
+    onRoute: (r) => {
+      for (const method of [r.method].flat()) if (method !== 'HEAD') routes.push({ method, url: r.url, schema: (r.schema ?? {}) as Route['schema'] })
+    },
+  })
+  return { app, routes }
+}
+
 /** Counts the rows of the orders table (to prove a refused request wrote nothing). */
 export async function countOrders(app: FastifyInstance): Promise<number> {
   const [rows] = await app.mysql.query('SELECT COUNT(*) AS n FROM orders')

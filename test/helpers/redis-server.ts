@@ -18,6 +18,7 @@ export class RedisServer {
   private constructor(
     readonly port: number,
     keepData: boolean,
+    private readonly extraArgs: string[] = [],
   ) {
     if (keepData) {
       const dir = mkdtempSync(join(tmpdir(), 'cachelab-redis-'))
@@ -29,9 +30,10 @@ export class RedisServer {
   /**
    * keepData: the data survives stop + startProcess (a snapshot is saved before the kill), as on a
    * Redis with persistence — e.g. the service's strategy state, which lives in Redis.
+   * args: more redis-server arguments (e.g. `--enable-debug-command local` for DEBUG DIGEST).
    */
-  static async start(opts: { keepData?: boolean } = {}): Promise<RedisServer> {
-    const server = new RedisServer(await freePort(), opts.keepData ?? false)
+  static async start(opts: { keepData?: boolean; args?: string[] } = {}): Promise<RedisServer> {
+    const server = new RedisServer(await freePort(), opts.keepData ?? false, opts.args)
     await server.startProcess()
     return server
   }
@@ -44,6 +46,7 @@ export class RedisServer {
   async startProcess(): Promise<void> {
     const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'warning']
     if (this.dataDir) args.push('--dir', this.dataDir, '--dbfilename', 'dump.rdb')
+    args.push(...this.extraArgs)
     const child = spawn('redis-server', args, { stdio: 'ignore' })
     this.child = child
     const deadline = Date.now() + 10_000

@@ -1,5 +1,5 @@
 import { type TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions, type RouteOptions } from 'fastify'
 import type { Config } from './config.js'
 import { RETRY_AFTER_SECONDS } from './errors.js'
 import consistency from './plugins/app/consistency.js'
@@ -18,6 +18,8 @@ import { formatSchemaErrors } from './validation.js'
 export interface BuildOptions {
   /** Fastify logger option (tests pass false). Defaults to JSON logs at config.LOG_LEVEL. */
   logger?: FastifyServerOptions['logger']
+  /** Called for every route as it is registered (tests enumerate the routes, admin ones included). */
+  onRoute?: (route: RouteOptions) => void
 }
 
 /**
@@ -37,6 +39,7 @@ export async function buildApp(cfg: Config, opts: BuildOptions = {}): Promise<Fa
     forceCloseConnections: 'idle',
     childLoggerFactory: lazyChildLogger,
   }).withTypeProvider<TypeBoxTypeProvider>()
+  if (opts.onRoute) app.addHook('onRoute', opts.onRoute)
 
   app.setErrorHandler((err: FastifyError, req, reply) => {
     if (err.validation) {
@@ -73,5 +76,5 @@ export async function buildApp(cfg: Config, opts: BuildOptions = {}): Promise<Fa
 }
 
 function httpName(status: number): string {
-  return ({ 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 409: 'Conflict', 413: 'Payload Too Large', 415: 'Unsupported Media Type' } as Record<number, string>)[status] ?? 'Error'
+  return ({ 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 409: 'Conflict', 413: 'Payload Too Large', 415: 'Unsupported Media Type', 429: 'Too Many Requests' } as Record<number, string>)[status] ?? 'Error'
 }

@@ -3,6 +3,11 @@ import createError from '@fastify/error'
 // Errors with stable codes: tests, the runner and clients match on `code`, never on message text.
 export const DatabaseUnavailable = createError('CACHELAB_DB_UNAVAILABLE', 'database unavailable: %s', 503)
 export const DatabaseTimeout = createError('CACHELAB_DB_TIMEOUT', 'database did not answer within %d ms', 503)
+/**
+ * A write was sent to MySQL but no answer came (deadline, or the connection died): it may or may
+ * not have been applied. Never "not written": the message names the order so the client can look.
+ */
+export const WriteOutcomeUnknown = createError('CACHELAB_DB_WRITE_UNKNOWN', '%s', 503)
 export const CacheUnavailable = createError('CACHELAB_CACHE_UNAVAILABLE', 'cache unavailable: %s', 503)
 export const Overloaded = createError('CACHELAB_OVERLOADED', 'service overloaded: %s', 503)
 /** The avalanche protection refused a MySQL read (bulkhead full, or no slot in time): shed load, retry later. */
@@ -15,6 +20,7 @@ export const InvalidInput = createError('CACHELAB_INVALID_INPUT', '%s', 400)
 export const InvalidStrategy = createError('CACHELAB_INVALID_STRATEGY', '%s', 400)
 export const InvalidChaos = createError('CACHELAB_INVALID_CHAOS', '%s', 400)
 export const BloomInactive = createError('CACHELAB_BLOOM_INACTIVE', '%s', 409)
+export const RateLimited = createError('CACHELAB_RATE_LIMITED', 'rate limit of the public API reached (%d requests per %d ms per client); retry in %s', 429)
 export const Unauthorized = createError('CACHELAB_UNAUTHORIZED', '%s', 401)
 export const QueueFull = createError('CACHELAB_QUEUE_FULL', 'write queue full: %d orders are waiting (queueMaxDepth); retry later', 503)
 export const QueueUnavailable = createError('CACHELAB_QUEUE_UNAVAILABLE', 'write queue unavailable: %s', 503)

@@ -67,6 +67,8 @@ export interface WorkerHandle {
 const SYSTEMIC_CODES = new Set([
   'CACHELAB_DB_UNAVAILABLE',
   'CACHELAB_DB_TIMEOUT',
+  // Sent, no answer: the insert is idempotent (same id), so retrying it is safe.
+  'CACHELAB_DB_WRITE_UNKNOWN',
   'ER_NO_SUCH_TABLE',
   'ER_BAD_DB_ERROR',
   'ER_LOCK_WAIT_TIMEOUT',

@@ -1,5 +1,5 @@
 import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise'
-import { DatabaseTimeout, DatabaseUnavailable, isConnectionError } from '../errors.js'
+import { DatabaseTimeout, DatabaseUnavailable, WriteOutcomeUnknown, isConnectionError } from '../errors.js'
 import type { DbOperation, Metrics } from '../metrics.js'
 import type { Order, UpdateOrderBody } from '../schemas/order.js'
 
@@ -101,7 +101,10 @@ export class OrderRepository {
       'insert',
       'INSERT INTO orders (id, user_id, item, quantity, amount_cents, status, version, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?) ON DUPLICATE KEY UPDATE id = id',
       [o.id, o.userId, o.item, o.quantity, o.amountCents, o.status, toDbTime(o.createdAt), toDbTime(o.createdAt)],
-    )
+    ).catch((err: unknown) => {
+      if (err instanceof WriteOutcomeUnknown) throw new WriteOutcomeUnknown(`order ${o.id}: ${err.message}; it may have been written: GET /orders/${o.id} tells`)
+      throw err
+    })
     // MySQL reports 1 affected row for an insert and 0 for an unchanged duplicate.
     return res.affectedRows === 1
   }
@@ -115,43 +118,69 @@ export class OrderRepository {
     if (patch.amountCents !== undefined) (sets.push('amount_cents = ?'), values.push(patch.amountCents))
     if (patch.status !== undefined) (sets.push('status = ?'), values.push(patch.status))
     sets.push('version = version + 1', 'updated_at = CURRENT_TIMESTAMP(3)')
-    const res = await this.run<ResultSetHeader>('update', `UPDATE orders SET ${sets.join(', ')} WHERE id = ?`, [...values, id])
+    const res = await this.run<ResultSetHeader>('update', `UPDATE orders SET ${sets.join(', ')} WHERE id = ?`, [...values, id]).catch((err: unknown) => {
+      if (err instanceof WriteOutcomeUnknown) throw new WriteOutcomeUnknown(`update of order ${id}: ${err.message}; it may have been applied: GET /orders/${id} tells (by its version)`)
+      throw err
+    })
     if (res.affectedRows === 0) return null
     return this.findById(id)
   }
 
   /** Health check: not counted as a query (a scrape or probe must not move the lab's figures). */
   async ping(): Promise<void> {
+    // The same guarded path as queries: a probe on a dead connection must not hold it for ever.
+    const guard: Guard = { aborted: false, sent: false, settled: false, conn: undefined, signal: undefined }
     let timer: NodeJS.Timeout | undefined
     const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new DatabaseTimeout(this.timeoutMs)), this.timeoutMs)
+      timer = setTimeout(() => {
+        guard.aborted = true
+        if (guard.sent) this.reapLater(guard)
+        reject(new DatabaseTimeout(this.timeoutMs))
+      }, this.timeoutMs)
     })
     try {
-      await Promise.race([this.pool.query('SELECT 1'), deadline])
+      await Promise.race([this.execute('other', 'SELECT 1', [], guard, false), deadline])
     } finally {
       clearTimeout(timer)
     }
   }
 
-  /** Runs one statement with metrics, the deadline and the chaos hooks. Placeholders only. */
+  /**
+   * Runs one statement with metrics, the deadline and the chaos hooks. Placeholders only.
+   *
+   * A write that reaches its deadline before it was sent (pool wait, a chaos hook holding it) is
+   * never sent afterwards: the caller's 503 means "not written". One that times out or loses its
+   * connection after it was sent throws WriteOutcomeUnknown: it may have been applied.
+   *
+   * A statement still unanswered one more timeout after its deadline has its connection destroyed:
+   * a connection gone silent (a dead peer, a network black hole) would otherwise hold its pool slot
+   * for ever, and enough of them would starve the pool until a restart. A merely slow query gets
+   * that grace to finish first, so a slow database does not churn connections.
+   */
   async run<T>(op: DbOperation, sql: string, params: (string | number | null)[]): Promise<T> {
     const m = this.metrics
     m.dbQuery(op)
     m.dbQueryStarted()
     const end = m.dbDuration.startTimer({ operation: op })
     let timer: NodeJS.Timeout | undefined
-    // Only a query that a fault affects needs to tell the fault when its deadline has passed.
-    const aborter = this.faults.affects(op) ? new AbortController() : undefined
+    const affected = this.faults.affects(op)
+    // Only a query that a fault affects needs a signal (the fault gives up on it).
+    const guard: Guard = { aborted: false, sent: false, settled: false, conn: undefined, signal: affected ? new AbortController() : undefined }
     try {
       const deadline = new Promise<never>((_, reject) => {
         timer = setTimeout(() => {
-          aborter?.abort()
+          guard.aborted = true
+          guard.signal?.abort(new DatabaseTimeout(this.timeoutMs))
+          if (guard.sent) this.reapLater(guard)
           reject(new DatabaseTimeout(this.timeoutMs))
         }, this.timeoutMs)
       })
-      return await Promise.race([this.execute<T>(op, sql, params, aborter?.signal), deadline])
+      return await Promise.race([this.execute<T>(op, sql, params, guard, affected), deadline])
     } catch (err) {
       m.dbErrors.inc({ operation: op })
+      if (WRITES.has(op) && guard.sent && (err instanceof DatabaseTimeout || isConnectionError(err))) {
+        throw new WriteOutcomeUnknown(err instanceof DatabaseTimeout ? `no answer within ${this.timeoutMs} ms after the ${op} was sent` : `connection lost after the ${op} was sent (${(err as Error).message || (err as { code: string }).code})`)
+      }
       if (err instanceof DatabaseTimeout) throw err
       if (isConnectionError(err)) throw new DatabaseUnavailable((err as Error).message || (err as { code: string }).code)
       throw err
@@ -162,20 +191,50 @@ export class OrderRepository {
     }
   }
 
-  private async execute<T>(op: DbOperation, sql: string, params: (string | number | null)[], faultSignal: AbortSignal | undefined): Promise<T> {
-    if (!faultSignal) {
-      const [rows] = await this.pool.execute(sql, params)
-      return rows as T
-    }
-    // A slow query holds its connection: the pool saturates as it would under a real slow database.
+  /**
+   * On a connection of its own, so that nothing is sent once the deadline has passed: a statement
+   * that waited for a connection (or was held by a fault) past its deadline is dropped, not run
+   * late behind its caller's back. A slow query holds its connection: the pool saturates as it
+   * would under a real slow database.
+   */
+  private async execute<T>(op: DbOperation, sql: string, params: (string | number | null)[], guard: Guard, affected: boolean): Promise<T> {
     let conn: PoolConnection | undefined
     try {
       conn = await this.pool.getConnection()
-      await this.faults.apply(op, faultSignal)
+      if (guard.aborted) throw new DatabaseTimeout(this.timeoutMs)
+      if (affected) {
+        await this.faults.apply(op, guard.signal!.signal)
+        if (guard.aborted) throw new DatabaseTimeout(this.timeoutMs)
+      }
+      guard.conn = conn
+      guard.sent = true
       const [rows] = await conn.execute(sql, params)
       return rows as T
     } finally {
+      guard.settled = true
       conn?.release()
     }
   }
+
+  /** Past its deadline, a sent statement gets one more timeout to answer; then its connection goes. */
+  private reapLater(guard: Guard): void {
+    const t = setTimeout(() => {
+      if (!guard.settled) guard.conn?.destroy()
+    }, this.timeoutMs)
+    t.unref()
+  }
+}
+
+const WRITES = new Set<DbOperation>(['insert', 'update', 'delete'])
+
+interface Guard {
+  /** The deadline has passed: nothing may be sent any more. */
+  aborted: boolean
+  /** Set once the statement has been handed to the connection: from then on it may run. */
+  sent: boolean
+  /** The statement answered or failed (its connection is back in the pool). */
+  settled: boolean
+  conn: PoolConnection | undefined
+  /** For the chaos hooks of an affected query: aborted at the deadline. */
+  signal: AbortController | undefined
 }

@@ -1,11 +1,20 @@
+import rateLimit from '@fastify/rate-limit'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { preHandlerHookHandler } from 'fastify'
-import { InvalidInput, OrderNotFound } from '../errors.js'
+import { InvalidInput, OrderNotFound, RateLimited } from '../errors.js'
 import { CreateOrderBody, Order, OrderIdParams, UpdateOrderBody, isOrderIdInRange } from '../schemas/order.js'
 
 const JSON_TYPE = 'application/json; charset=utf-8'
 
 const orders: FastifyPluginAsyncTypebox = async (app) => {
+  // Optional, off by default (a load test must measure the service, not the limiter). Registered in
+  // this plugin's scope: the order routes only, never health, metrics or the admin API. Counted
+  // per replica, in memory: a Redis outage cannot take the limiter (or the routes) down with it.
+  const { RATE_LIMIT_MAX: max, RATE_LIMIT_WINDOW_MS: timeWindow } = app.config
+  if (max > 0) {
+    await app.register(rateLimit, { max, timeWindow, errorResponseBuilder: (_req, ctx) => new RateLimited(max, timeWindow, ctx.after) })
+  }
+
   // The id pattern cannot express the 2^63 bound; a hook on these routes refuses the rest.
   // Callback style: an async hook would cost a promise on every read.
   const checkRange: preHandlerHookHandler = (req, _reply, done) => {

@@ -7,7 +7,7 @@ const Operation = Type.Union(['select', 'insert', 'update', 'delete', 'scan', 'o
 export default defineChaos({
   kind: 'fault',
   name: 'db-latency',
-  description: 'Adds latency to every MySQL query (holding its connection, like a slow query would).',
+  description: 'Adds latency to every MySQL query (holding its connection, like a slow query would); a query whose deadline passes meanwhile is not run.',
   params: Type.Object(
     {
       ms: Type.Integer({ minimum: 1, maximum: 60_000, default: 100, description: 'added latency per query' }),
@@ -18,7 +18,8 @@ export default defineChaos({
   hooks: ({ ms, operations }) => ({
     db: {
       affects: (op) => !operations || (operations as string[]).includes(op),
-      apply: () => sleep(ms),
+      // Gives up at the query's deadline: the query is then never sent (see OrderRepository.run).
+      apply: (_op, signal) => sleep(ms, undefined, { signal }),
     },
   }),
 })

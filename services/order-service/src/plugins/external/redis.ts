@@ -13,7 +13,7 @@ declare module 'fastify' {
 export default fp(
   async (app) => {
     const c = app.config
-    const opts = { url: c.REDIS_URL, commandTimeoutMs: c.REDIS_COMMAND_TIMEOUT_MS, connectTimeoutMs: c.REDIS_CONNECT_TIMEOUT_MS, name: 'cachelab-order-service' }
+    const opts = { url: c.REDIS_URL, commandTimeoutMs: c.REDIS_COMMAND_TIMEOUT_MS, connectTimeoutMs: c.REDIS_CONNECT_TIMEOUT_MS, maxPending: c.REDIS_MAX_PENDING, name: 'cachelab-order-service' }
     const redis = createRedis(opts)
     const subscriber = createSubscriber(opts)
     // Errors are reconnect noise while Redis is down; reads count their own failures.
