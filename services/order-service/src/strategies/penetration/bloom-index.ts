@@ -1,18 +1,15 @@
 import { randomBytes } from 'node:crypto'
 import { setImmediate } from 'node:timers/promises'
-import bloomFilters from 'bloom-filters'
 import { Gauge } from 'prom-client'
 import type { FamilyParams } from '../families.js'
 import type { Metrics } from '../../metrics.js'
 import type { BloomControl, BloomRebuildReason, BloomStats, StrategyContext } from '../types.js'
+import { createFilter, type Filter } from './bloom-hashing.js'
 import { JournalFollower, journalKey, readWholeJournal, requestRebuild, type JournalEvent } from './creation-journal.js'
-
-const { BloomFilter } = bloomFilters
-type Filter = InstanceType<typeof BloomFilter>
 
 /** Rows per keyset query while scanning MySQL. */
 const SCAN_CHUNK = 2000
-/** Ids hashed between yields to the event loop (hashing is ~15 µs an id: keep request latency flat). */
+/** Ids added between yields to the event loop (keeps request latency flat while a big filter builds). */
 const HASH_SLICE = 200
 /** Background catch-up with the journal, so filters stay fresh without rejects asking. */
 const FOLLOW_INTERVAL_MS = 1000
@@ -57,8 +54,8 @@ class Generation {
     readonly capacity: number,
     readonly targetFpRate: number,
   ) {
-    // BloomFilter.create sizes with the formulas above.
-    this.filter = BloomFilter.create(capacity, targetFpRate)
+    // BloomFilter.create sizes with the formulas above; the hashing is ours (bloom-hashing.ts).
+    this.filter = createFilter(capacity, targetFpRate)
   }
 
   /** Adds an id; counts it when the filter did not already (probably) hold it. */
