@@ -12,6 +12,8 @@ import { shuffled } from './lib/stats.js'
 // same load with --cpu-prof; prints CPU µs per request by origin side by side, then the service's
 // top functions by self time. The .cpuprofile files stay in --out (open them in Chrome DevTools).
 //   npm run bench:profile -- [--duration 8] [--connections 32] [--metrics true|false] [--out reports/bench/profile]
+// With --modes family=mode[,family=mode...] (e.g. penetration=bloom) the pair is the service with
+// those strategy modes against the same service with the baseline modes, instead of ours vs bare.
 
 const { values } = parseArgs({
   options: {
@@ -21,11 +23,14 @@ const { values } = parseArgs({
     metrics: { type: 'string', default: 'true' },
     out: { type: 'string', default: 'reports/bench/profile' },
     top: { type: 'string', default: '30' },
+    modes: { type: 'string' },
   },
 })
 const durationSec = Number(values.duration)
 const keys = Number(values.keys)
 const outDir = resolve(values.out)
+const modes = values.modes ? Object.fromEntries(values.modes.split(',').map((fm) => { const [f, m] = fm.split('='); return [f!, { mode: m! }] })) : undefined
+const pair = modes ? (['modes', 'ours'] as const) : (['ours', 'bare'] as const)
 await rm(outDir, { recursive: true, force: true })
 
 const fx = await createFixture({ redisUrl: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', mysqlUrl: process.env.BENCH_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/cachelab_bench', seedCount: keys })
@@ -34,11 +39,26 @@ const prefix = `${fx.prefix}hit:`
 const paths = shuffled(Array.from({ length: keys }, (_, i) => `/orders/${i + 1}`))
 try {
   const results: { name: string; summary: ProfileSummary; allFunctions: Map<string, number>; requests: number }[] = []
-  for (const name of ['ours', 'bare'] as const) {
+  for (const name of pair) {
     const dir = join(outDir, name)
     const flags = ['--cpu-prof', `--cpu-prof-dir=${dir}`]
-    const server = name === 'ours' ? await startService(fx, name, prefix, { METRICS_ENABLED: values.metrics! }, flags) : await startBare(fx, name, prefix, flags)
-    if (name === 'ours') await new Admin(server.url, fx.adminToken).rewarm(keys)
+    const server = name === 'bare' ? await startBare(fx, name, prefix, flags) : await startService(fx, name, prefix, { METRICS_ENABLED: values.metrics! }, flags)
+    if (name !== 'bare') {
+      const admin = new Admin(server.url, fx.adminToken)
+      // Both service runs share the prefix (and the strategy state stored under it): set it each time.
+      await admin.call('DELETE', '/admin/strategies')
+      if (name === 'modes') {
+        await admin.call('PUT', '/admin/strategies', modes)
+        const deadline = Date.now() + 30_000
+        for (;;) {
+          const state = await admin.call<{ strategies: Record<string, { mode: string }> }>('GET', '/admin/strategies')
+          if (Object.entries(modes!).every(([f, m]) => state.strategies[f]?.mode === m.mode)) break
+          if (Date.now() > deadline) throw new Error(`modes ${values.modes} not active 30 s after they were set`)
+          await new Promise((r) => setTimeout(r, 100))
+        }
+      }
+      await admin.rewarm(keys)
+    }
     await load([server.url], { connections: 8, durationSec: 1, paths }) // JIT warm-up, outside the window
     const from = Date.now() - server.spawnedAt
     const res = await load([server.url], { connections: Number(values.connections), durationSec, paths })
@@ -57,7 +77,9 @@ try {
     })
     console.log(`${name}: ${res.ok} requests in ${durationSec} s (${res.rps.toFixed(0)}/s), profile ${join(dir, file)}`)
   }
+  // "ours" below is the first of the pair (the modes, with --modes), "bare" the second.
   const [ours, bare] = results as [(typeof results)[0], (typeof results)[0]]
+  console.log(`\ncolumns: ${pair[0]}${modes ? ` (${values.modes})` : ''} vs ${pair[1]}${modes ? ' (baseline modes)' : ''}`)
   const perReq = (r: (typeof results)[0], origin: string) => ((r.summary.origins.find((o) => o.name === origin)?.selfMs ?? 0) * 1000) / r.requests
   console.log(`\nCPU µs per request (busy time / requests): ours ${((ours.summary.busyMs * 1000) / ours.requests).toFixed(1)}, bare ${((bare.summary.busyMs * 1000) / bare.requests).toFixed(1)}`)
   console.log('\nself time per request by origin (µs):\n    ours    bare   diff  origin')

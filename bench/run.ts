@@ -2,6 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { FAMILIES, type Family } from '../services/order-service/src/strategies/families.js'
+import { MODES } from '../services/order-service/src/strategies/catalogue.js'
 import { machineLoad } from './lib/cpu.js'
 import { createFixture } from './lib/fixture.js'
 import { onInterrupt } from './lib/processes.js'
@@ -31,6 +32,7 @@ alternating A B B A within each round: absolute numbers on a shared machine mean
   --db-latency MS         added to every MySQL select in the expiry benchmark (default 20)
   --sections LIST         comma list of hit,metrics,scaling,strategies,peer,stampede (default all)
   --strategy-families L   families for the strategy section: read (${READ_PATH_FAMILIES.join(', ')}; default), all, or a comma list
+  --strategy-modes L      only these modes of those families (comma list of mode names, e.g. bloom,logical-expiry)
   --out FILE              JSON report (default reports/bench/bench.json)
 
 Environment: REDIS_URL (default redis://127.0.0.1:6379), BENCH_MYSQL_URL (default
@@ -54,6 +56,7 @@ const { values } = parseArgs({
     'db-latency': { type: 'string', default: '20' },
     sections: { type: 'string', default: ALL_SECTIONS.join(',') },
     'strategy-families': { type: 'string', default: 'read' },
+    'strategy-modes': { type: 'string' },
     out: { type: 'string', default: 'reports/bench/bench.json' },
     help: { type: 'boolean', default: false },
   },
@@ -87,6 +90,13 @@ for (const f of families) {
     process.exit(2)
   }
 }
+const strategyModes = values['strategy-modes']?.split(',').map((x) => x.trim())
+for (const m of strategyModes ?? []) {
+  if (!families.some((f) => MODES[f].slice(1).some((d) => d.name === m))) {
+    console.error(`"${m}" is no non-baseline mode of ${families.join(', ')}`)
+    process.exit(2)
+  }
+}
 const settings = {
   rounds: positive('rounds', values.rounds!),
   strategyRounds: positive('strategy-rounds', values['strategy-rounds']!),
@@ -101,6 +111,7 @@ const settings = {
   dbLatencyMs: positive('db-latency', values['db-latency']!),
   sections: [...sections],
   strategyFamilies: families,
+  ...(strategyModes ? { strategyModes } : {}),
 }
 
 const log = (msg: string) => console.log(msg)
@@ -128,7 +139,7 @@ try {
   }
   if (sections.has('strategies')) {
     log(`\n[${elapsed()}] strategy cost on the hit path (${families.join(', ')})`)
-    const r = await runStrategySection(fx, { ...http, rounds: settings.strategyRounds, keys: settings.keys, families }, log)
+    const r = await runStrategySection(fx, { ...http, rounds: settings.strategyRounds, keys: settings.keys, families, ...(strategyModes ? { modes: strategyModes } : {}) }, log)
     if (r.figures.length === 0 && r.skipped.length === 0) log('  the catalogue has no non-baseline mode in these families yet')
     figures.push(...r.figures)
     details.strategies = { modes: r.modes, skipped: r.skipped, measurements: r.measurements }

@@ -14,6 +14,8 @@ export interface StrategySettings extends HttpLoad {
   rounds: number
   keys: number
   families: Family[]
+  /** Only these mode names (default: every non-baseline mode of the families). */
+  modes?: string[]
 }
 
 export interface StrategyReport {
@@ -31,7 +33,7 @@ export interface StrategyReport {
  * in the active modes' format (e.g. a logical-expiry envelope) before the load starts.
  */
 export async function runStrategySection(fx: Fixture, s: StrategySettings, log: (msg: string) => void): Promise<StrategyReport> {
-  const candidates = s.families.flatMap((family) => MODES[family].slice(1).map((m) => ({ family, mode: m.name })))
+  const candidates = s.families.flatMap((family) => MODES[family].slice(1).map((m) => ({ family, mode: m.name }))).filter((c) => !s.modes || s.modes.includes(c.mode))
   if (candidates.length === 0) return { figures: [], measurements: [], modes: [], skipped: [] }
   const server = await startService(fx, 'ours-strategies', `${fx.prefix}strategies:`)
   const admin = new Admin(server.url, fx.adminToken)

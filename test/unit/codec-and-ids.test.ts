@@ -14,8 +14,14 @@ describe('cache entry codec', () => {
   it('round-trips a logical-expiry envelope', () => {
     expect(decodeEntry(encodeLogical('{"id":"2"}', 1234))).toEqual({ kind: 'order', json: '{"id":"2"}', logicalExpiresAt: 1234 })
   })
+  it('round-trips an early-refresh envelope (expiry and recompute time)', () => {
+    expect(decodeEntry(encodeLogical('{"id":"3"}', 1763750000123, 42))).toEqual({ kind: 'order', json: '{"id":"3"}', logicalExpiresAt: 1763750000123, recomputeMs: 42 })
+    expect(decodeEntry(encodeLogical('{"a":"x|y:z"}', 7, 0))).toEqual({ kind: 'order', json: '{"a":"x|y:z"}', logicalExpiresAt: 7, recomputeMs: 0 })
+  })
   it('refuses what it does not know instead of serving it', () => {
-    expect(() => decodeEntry('garbage')).toThrow(/unrecognised cache entry/)
+    for (const bad of ['garbage', '@|{}', '@12', '@12:|{}', '@12:5', '@x1|{}', '@12;{}', '@12:3x|{}']) {
+      expect(() => decodeEntry(bad), bad).toThrow(/unrecognised cache entry/)
+    }
   })
 })
 

@@ -18,11 +18,21 @@ export function decodeEntry(raw: string): CacheEntry {
   if (first === 0x7b /* { */) return { kind: 'order', json: raw, logicalExpiresAt: undefined }
   if (raw === ABSENT_SENTINEL) return ABSENT
   if (first === 0x40 /* @ */) {
-    const bar = raw.indexOf('|')
-    if (bar > 1) {
-      const colon = raw.lastIndexOf(':', bar)
-      if (colon < 0) return { kind: 'order', json: raw.slice(bar + 1), logicalExpiresAt: Number(raw.slice(1, bar)) }
-      return { kind: 'order', json: raw.slice(bar + 1), logicalExpiresAt: Number(raw.slice(1, colon)), recomputeMs: Number(raw.slice(colon + 1, bar)) }
+    // Read on every hit under logical-expiry / early-refresh: the numbers are read digit by digit
+    // in place (no substring, no Number()), and the body is one slice, which V8 makes a view of
+    // the Redis reply, not a copy.
+    let i = 1
+    let expiresAt = 0
+    let c = raw.charCodeAt(i)
+    for (; c >= 0x30 && c <= 0x39; c = raw.charCodeAt(++i)) expiresAt = expiresAt * 10 + (c - 0x30)
+    if (i > 1) {
+      if (c === 0x7c /* | */) return { kind: 'order', json: raw.slice(i + 1), logicalExpiresAt: expiresAt }
+      if (c === 0x3a /* : */) {
+        const from = ++i
+        let recomputeMs = 0
+        for (c = raw.charCodeAt(i); c >= 0x30 && c <= 0x39; c = raw.charCodeAt(++i)) recomputeMs = recomputeMs * 10 + (c - 0x30)
+        if (i > from && c === 0x7c) return { kind: 'order', json: raw.slice(i + 1), logicalExpiresAt: expiresAt, recomputeMs }
+      }
     }
   }
   throw new Error(`unrecognised cache entry (${raw.slice(0, 16)}...)`)

@@ -1,18 +1,15 @@
 import { randomBytes } from 'node:crypto'
 import { setImmediate } from 'node:timers/promises'
-import bloomFilters from 'bloom-filters'
-import { Gauge } from 'prom-client'
+import { Counter, Gauge } from 'prom-client'
 import type { FamilyParams } from '../families.js'
 import type { Metrics } from '../../metrics.js'
 import type { BloomControl, BloomRebuildReason, BloomStats, StrategyContext } from '../types.js'
+import { createFilter, type Filter } from './bloom-hashing.js'
 import { JournalFollower, journalKey, readWholeJournal, requestRebuild, type JournalEvent } from './creation-journal.js'
-
-const { BloomFilter } = bloomFilters
-type Filter = InstanceType<typeof BloomFilter>
 
 /** Rows per keyset query while scanning MySQL. */
 const SCAN_CHUNK = 2000
-/** Ids hashed between yields to the event loop (hashing is ~15 µs an id: keep request latency flat). */
+/** Ids added between yields to the event loop (keeps request latency flat while a big filter builds). */
 const HASH_SLICE = 200
 /** Background catch-up with the journal, so filters stay fresh without rejects asking. */
 const FOLLOW_INTERVAL_MS = 1000
@@ -57,8 +54,8 @@ class Generation {
     readonly capacity: number,
     readonly targetFpRate: number,
   ) {
-    // BloomFilter.create sizes with the formulas above.
-    this.filter = BloomFilter.create(capacity, targetFpRate)
+    // BloomFilter.create sizes with the formulas above; the hashing is ours (bloom-hashing.ts).
+    this.filter = createFilter(capacity, targetFpRate)
   }
 
   /** Adds an id; counts it when the filter did not already (probably) hold it. */
@@ -94,10 +91,27 @@ const instrumentsByMetrics = new WeakMap<Metrics, Instruments>()
 function instruments(metrics: Metrics): Instruments {
   const existing = instrumentsByMetrics.get(metrics)
   if (existing) return existing
-  const checks = metrics.counter('cachelab_bloom_checks_total', 'Bloom filter answers on the read path: maybe; caught_up (absent here, present once caught up with the creation journal: an order created on another replica); absent (a reject: 404 without the cache or MySQL); unchecked (filter not trusted or journal unreachable: let through)', ['answer'])
+  // Checks run on every read: counted in plain numbers, added to the counter when it is read
+  // (scrape or get()), as a labelled inc() hashes its label set on every call.
+  const answers = ['maybe', 'caught_up', 'absent', 'unchecked'] as const
+  const counts: Record<(typeof answers)[number], number> = { maybe: 0, caught_up: 0, absent: 0, unchecked: 0 }
+  new Counter({
+    name: 'cachelab_bloom_checks_total',
+    help: 'Bloom filter answers on the read path: maybe; caught_up (absent here, present once caught up with the creation journal: an order created on another replica); absent (a reject: 404 without the cache or MySQL); unchecked (filter not trusted or journal unreachable: let through)',
+    labelNames: ['answer'],
+    registers: [metrics.registry],
+    collect() {
+      for (const answer of answers) {
+        const n = counts[answer]
+        if (n === 0) continue
+        counts[answer] = 0
+        this.inc({ answer }, n)
+      }
+    },
+  })
   const inst: Instruments = {
     active: undefined,
-    checks: { maybe: checks.labels('maybe'), caughtUp: checks.labels('caught_up'), absent: checks.labels('absent'), unchecked: checks.labels('unchecked') },
+    checks: { maybe: { inc: () => counts.maybe++ }, caughtUp: { inc: () => counts.caught_up++ }, absent: { inc: () => counts.absent++ }, unchecked: { inc: () => counts.unchecked++ } },
     falsePositives: metrics.counter('cachelab_bloom_false_positives_total', 'Reads the Bloom filter let through ("maybe") that ended in 404: a MySQL miss or a cached sentinel', []),
     rebuilds: metrics.counter('cachelab_bloom_rebuilds_total', 'Bloom filter builds on this replica, by reason and result', ['reason', 'result']),
     syncs: metrics.counter('cachelab_bloom_journal_syncs_total', 'Catch-ups with the creation journal (one Redis round trip each, shared by the rejects waiting for it), by result; gap = entries were trimmed unseen', ['result']),
