@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { MODES } from '../../services/order-service/src/strategies/catalogue.js'
 import type { Family } from '../../services/order-service/src/strategies/families.js'
-import { compare, hitCounter, measure, pairedRounds, type Contender, type HttpLoad, type Measurement } from '../lib/contenders.js'
+import { compare, hitCounter, measure, type Contender, type HttpLoad, type Measurement, type PairResult } from '../lib/contenders.js'
 import type { Fixture } from '../lib/fixture.js'
 import { withGoal, type Figure } from '../lib/report.js'
 import { Admin, startService } from '../lib/service.js'
@@ -48,38 +48,35 @@ export async function runStrategySection(fx: Fixture, s: StrategySettings, log: 
           const state = await admin.call<{ strategies: Record<string, { mode: string }> }>('GET', '/admin/strategies')
           if (state.strategies[family]?.mode === mode) break
           if (Date.now() > deadline) throw new Error(`${family} mode ${mode} was not active 30 s after it was set`)
-          await sleep(100)
+          await sleep(10) // a switch applies in tens of ms: a coarse poll was idle time per measurement
         }
       }
       await admin.rewarm(s.keys)
     }
 
+    // Every mode is activated once up front, so a mode that cannot be built is skipped before the
+    // rounds; the warm-up round below runs every mode's code path before anything is measured.
     const skipped: StrategyReport['skipped'] = []
     const usable: typeof candidates = []
     for (const c of candidates) {
       try {
         await activate(c.family, c.mode)
-        await measure({ name: 'warm-up', servers: [server] }, -1, { ...s, durationSec: Math.min(1, s.durationSec) })
         usable.push(c)
       } catch (err) {
         skipped.push({ ...c, reason: (err as Error).message })
         log(`  skipping ${c.family}=${c.mode}: ${(err as Error).message}`)
       }
     }
-    await activate()
-    await measure({ name: 'warm-up', servers: [server] }, -1, { ...s, durationSec: Math.min(1, s.durationSec) })
 
     const label = (c: { family: Family; mode: string }) => `${c.family}=${c.mode}`
     const countHits = hitCounter([server])
     const settleSec = Math.min(0.3, s.durationSec / 3)
     const baselineContender: Contender = { name: 'baseline', servers: [server], prepare: () => activate(), settleSec, countHits }
-    const results = await pairedRounds(
-      usable.map((c) => ({ a: { name: label(c), servers: [server], prepare: () => activate(c.family, c.mode), settleSec, countHits }, b: baselineContender })),
-      s.rounds,
-      s,
-      (m) => log(`  round ${m.round + 1}/${s.rounds} ${m.contender.padEnd(28)} ${m.rps.toFixed(0).padStart(6)} req/s  hits ${(m.hitFraction ?? Number.NaN).toFixed(2)}`),
+    const contenders: Contender[] = usable.map((c) => ({ name: label(c), servers: [server], prepare: () => activate(c.family, c.mode), settleSec, countHits }))
+    const results = await sharedBaselineRounds(contenders, baselineContender, s.rounds, s, (m) =>
+      log(`  round ${m.round + 1}/${s.rounds} ${m.contender.padEnd(28)} ${m.rps.toFixed(0).padStart(6)} req/s  hits ${(m.hitFraction ?? Number.NaN).toFixed(2)}`),
     )
-    const all = results.flatMap((r) => [...r.a, ...r.b])
+    const all = [...results.flatMap((r) => r.a), ...new Set(results.flatMap((r) => r.b))]
     const failed = all.filter((m) => m.non2xx + m.errors + m.timeouts > 0)
     if (failed.length > 0) throw new Error(`non-2xx responses or errors while measuring strategies: ${JSON.stringify(failed.map((m) => ({ contender: m.contender, non2xx: m.non2xx, errors: m.errors })))}`)
 
@@ -93,4 +90,34 @@ export async function runStrategySection(fx: Fixture, s: StrategySettings, log: 
   } finally {
     await server.stop()
   }
+}
+
+/**
+ * Rounds in which two modes share one baseline measurement between them: M1 B M2, then M2 B M1 in
+ * the next round (a lone last mode alternates M B / B M). Each mode's ratio still compares it with
+ * the baseline measured right before or right after it, and which side goes first alternates from
+ * round to round as in A B B A, so a steady drift of the machine's speed still cancels; the
+ * baseline is measured once per two modes instead of once per mode. Round 0 (not reported) warms
+ * every mode's code path up; the rounds of all modes interleave, so every mode is measured across
+ * the same stretch of time.
+ */
+async function sharedBaselineRounds(modes: Contender[], baseline: Contender, n: number, opts: HttpLoad, onMeasured: (m: Measurement) => void): Promise<PairResult[]> {
+  const out: PairResult[] = modes.map(() => ({ a: [], b: [] }))
+  const groups: number[][] = []
+  for (let i = 0; i < modes.length; i += 2) groups.push(i + 1 < modes.length ? [i, i + 1] : [i])
+  for (let r = -1; r < n; r++) {
+    for (const [g, group] of groups.entries()) {
+      const flip = (r + g + 2) % 2 === 1
+      const order: (number | 'baseline')[] = group.length === 2 ? (flip ? [group[1]!, 'baseline', group[0]!] : [group[0]!, 'baseline', group[1]!]) : flip ? ['baseline', group[0]!] : [group[0]!, 'baseline']
+      const got = new Map<number | 'baseline', Measurement>()
+      for (const x of order) got.set(x, await measure(x === 'baseline' ? baseline : modes[x]!, r, opts, r >= 0))
+      if (r < 0) continue // warm-up round
+      for (const x of order) onMeasured(got.get(x)!)
+      for (const i of group) {
+        out[i]!.a.push(got.get(i)!)
+        out[i]!.b.push(got.get('baseline')!)
+      }
+    }
+  }
+  return out
 }
