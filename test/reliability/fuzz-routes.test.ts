@@ -12,7 +12,8 @@ import { RedisServer } from '../helpers/redis-server.js'
 // Bodies mix schema-shaped values (each route's own JSON schema turned into a generator, so many
 // are valid or nearly valid and reach the handler) with arbitrary JSON and raw text. Its own
 // redis-server: a valid admin call may switch chaos on, and nothing here may touch the shared one.
-const RUNS_PER_ROUTE = 40
+// FUZZ_RUNS=400 for a longer hunt than CI's.
+const RUNS_PER_ROUTE = Number(process.env.FUZZ_RUNS ?? 0) || 40
 // Not generated as valid: redis-pause (a CLIENT PAUSE of the whole server, covered by
 // redis-faults.test.ts) would stop this fuzzer itself for up to ten minutes.
 const UNSAFE_VALUES = new Set(['redis-pause'])
@@ -106,10 +107,15 @@ function fromSchema(s: Schema | undefined, depth = 0): fc.Arbitrary<unknown> {
   }
 }
 
+/** A generated value as text. fast-check makes null-prototype objects too, which String() refuses. */
+function toText(v: unknown): string {
+  return v !== null && typeof v === 'object' ? JSON.stringify(v) : String(v)
+}
+
 /** A path parameter: shaped by the route's schema, or anything at all (URL-encoded). */
 function paramArb(route: Route, name: string): fc.Arbitrary<string> {
   const schema = (route.schema.params as Schema | undefined)?.properties?.[name]
-  const shaped = fromSchema(schema).map((v) => String(v))
+  const shaped = fromSchema(schema).map(toText)
   // Ids of seeded orders too, so updates reach existing rows.
   return fc.oneof(fc.constantFrom('1', '2', '3', '7', '20'), shaped, fc.string({ unit: 'binary', minLength: 1, maxLength: 30 }), fc.constantFrom('0', '-1', '9223372036854775807', '9223372036854775808', '1e3', '..', '%', ' '))
 }
@@ -126,7 +132,7 @@ function requestArb(route: Route): fc.Arbitrary<Req> {
   const params = names.length === 0 ? fc.constant({} as Record<string, string>) : fc.record(Object.fromEntries(names.map((n) => [n, paramArb(route, n)])))
   const query = fc.oneof(
     { weight: 3, arbitrary: fc.constant('') },
-    { weight: 1, arbitrary: fromSchema(route.schema.querystring as Schema).map((q) => (q && typeof q === 'object' && !Array.isArray(q) ? `?${new URLSearchParams(Object.entries(q).map(([k, v]) => [k, String(v)] as [string, string]))}` : '')) },
+    { weight: 1, arbitrary: fromSchema(route.schema.querystring as Schema).map((q) => (q && typeof q === 'object' && !Array.isArray(q) ? `?${new URLSearchParams(Object.entries(q).map(([k, v]) => [k, toText(v)] as [string, string]))}` : '')) },
     { weight: 1, arbitrary: fc.dictionary(fc.string({ maxLength: 6 }), fc.string({ maxLength: 10 }), { maxKeys: 3 }).map((q) => `?${new URLSearchParams(q)}`) },
   )
   const hasBody = route.method !== 'GET' && route.method !== 'DELETE'
