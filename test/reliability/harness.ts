@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyInstance } from 'fastify'
 import { request } from 'undici'
+import { expect } from 'vitest'
 
 /**
  * What the fault tests share: light load over real HTTP, and the properties checked afterwards.
@@ -308,4 +309,24 @@ export async function runFault(opts: {
   report(opts.name, `fault held ${opts.holdMs} ms, clearing it took ${clearMs} ms (e.g. a restart), then recovered in ${recoveryMs} ms (limit ${opts.recoveryLimitMs}); ${load.samples.length} requests, slowest ${Math.round(run.slowest?.ms ?? 0)} ms; ${summarize(load.samples)}`)
   report(opts.name, `writes: ${a.accepted} accepted, ${a.refused} refused, ${a.unknown} unknown (${a.unknownWritten} of them written); max queues: redis offline ${bounds.redisOffline}, redis pending ${bounds.redisPending}, mysql waiting ${bounds.mysqlWaiting}; heap ${bounds.heapUsedMb} MB`)
   return run
+}
+
+/**
+ * The properties every fault test checks (each test names them): no unhandled rejection, every
+ * answer well-formed, nothing slower than the path's timeouts allow, no order lost, duplicated or
+ * written behind a "not written" answer, no offline queue, the queues within their limits, and
+ * some of the load ran during the fault (else nothing was tested).
+ */
+export function expectSurvived(run: FaultRun, bounds: { slowestMs: number; mysqlWaiting: number; redisPending?: number }): void {
+  expect(run.unhandled).toEqual([])
+  expect(run.malformed.map((s) => ({ path: s.path, status: s.status, failure: s.failure, body: s.body }))).toEqual([])
+  expect(run.slowest!.ms).toBeLessThan(bounds.slowestMs)
+  expect(run.audit.lost).toEqual([])
+  expect(run.audit.duplicated).toEqual([])
+  expect(run.audit.ghosts).toEqual([])
+  expect(run.queues.redisOffline).toBe(0)
+  if (bounds.redisPending !== undefined) expect(run.queues.redisPending).toBeLessThanOrEqual(bounds.redisPending)
+  // The pool's wait queue never exceeds its limit (beyond it a query fails at once).
+  expect(run.queues.mysqlWaiting).toBeLessThanOrEqual(bounds.mysqlWaiting)
+  expect(run.samples.length).toBeGreaterThan(50)
 }

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { auth, build, createSandbox, type FastifyInstance, type Sandbox } from '../helpers/app.js'
 import { MariadbServer } from '../helpers/mariadb-server.js'
 import { TcpProxy } from '../helpers/tcp-proxy.js'
-import { runFault, type FaultRun } from './harness.js'
+import { expectSurvived, runFault } from './harness.js'
 
 // MySQL faults under light load, against this file's own mariadbd, reached through a TCP proxy for
 // the mid-stream faults; the shared MariaDB is never stopped or blocked. Redis is the shared one,
@@ -15,6 +15,8 @@ const QUEUE_LIMIT = 50
 const BOUND_MS = 2 * REDIS_TIMEOUT_MS + MYSQL_TIMEOUT_MS + 2000
 const SEEDED = 100
 const RECOVERY_LIMIT_MS = 10_000
+/** What expectSurvived holds every fault run to. */
+const BOUNDS = { slowestMs: BOUND_MS, mysqlWaiting: QUEUE_LIMIT }
 
 let mariadb: MariadbServer
 let proxy: TcpProxy
@@ -52,20 +54,6 @@ async function flushCache(): Promise<void> {
   expect((await app.inject({ method: 'POST', url: '/admin/cache/flush', headers: auth })).statusCode).toBe(200)
 }
 
-/** The properties every fault test checks (each test names them). */
-function expectSurvived(run: FaultRun): void {
-  expect(run.unhandled).toEqual([])
-  expect(run.malformed.map((s) => ({ path: s.path, status: s.status, failure: s.failure, body: s.body }))).toEqual([])
-  expect(run.slowest!.ms).toBeLessThan(BOUND_MS)
-  expect(run.audit.lost).toEqual([])
-  expect(run.audit.duplicated).toEqual([])
-  expect(run.audit.ghosts).toEqual([])
-  // The pool's wait queue never exceeds its limit (beyond it a query fails at once).
-  expect(run.queues.mysqlWaiting).toBeLessThanOrEqual(QUEUE_LIMIT)
-  expect(run.queues.redisOffline).toBe(0)
-  expect(run.samples.length).toBeGreaterThan(50)
-}
-
 describe('MySQL faults under light load', () => {
   it('MariaDB killed (SIGKILL) and restarted: no hang past the timeout, well-formed answers, no order lost or duplicated, queues bounded, recovers by itself', async () => {
     const run = await runFault({
@@ -82,7 +70,7 @@ describe('MySQL faults under light load', () => {
       },
       clear: () => mariadb.startProcess(),
     })
-    expectSurvived(run)
+    expectSurvived(run, BOUNDS)
   })
 
   it('MySQL writes blocked (db-block-writes): no hang past the timeout, well-formed answers, no order lost or duplicated, queues bounded, recovers by itself', async () => {
@@ -100,7 +88,7 @@ describe('MySQL faults under light load', () => {
       },
       clear: async () => void expect((await app.inject({ method: 'DELETE', url: '/admin/chaos', headers: auth })).statusCode).toBe(200),
     })
-    expectSurvived(run)
+    expectSurvived(run, BOUNDS)
     // Held writes give up before they are sent: every refusal is a clean "not written".
     expect(run.audit.refused).toBeGreaterThan(0)
   })
@@ -120,7 +108,7 @@ describe('MySQL faults under light load', () => {
       },
       clear: async () => proxy.resume(),
     })
-    expectSurvived(run)
+    expectSurvived(run, BOUNDS)
   })
 
   it('MySQL connections reset mid-stream and refused for a while (proxy): no hang past the timeout, well-formed answers, no order lost or duplicated, queues bounded, recovers by itself', async () => {
@@ -138,7 +126,7 @@ describe('MySQL faults under light load', () => {
       },
       clear: async () => proxy.accept(),
     })
-    expectSurvived(run)
+    expectSurvived(run, BOUNDS)
   })
 
   it('MySQL connections black-holed (silent for good, new ones fine): no hang past the timeout, well-formed answers, no order lost or duplicated, queues bounded, recovers by itself', async () => {
@@ -157,7 +145,7 @@ describe('MySQL faults under light load', () => {
       // Nothing to clear: the dead connections stay dead; the service must notice by itself.
       clear: async () => {},
     })
-    expectSurvived(run)
+    expectSurvived(run, BOUNDS)
   })
 
   it('MySQL latency beyond the query timeout (proxy delays every packet): no hang past the timeout, well-formed answers, no order lost or duplicated, queues bounded, recovers by itself', async () => {
@@ -175,6 +163,6 @@ describe('MySQL faults under light load', () => {
       },
       clear: async () => proxy.latency(0),
     })
-    expectSurvived(run)
+    expectSurvived(run, BOUNDS)
   })
 })
