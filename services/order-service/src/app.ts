@@ -1,5 +1,5 @@
 import { type TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions, type RouteOptions } from 'fastify'
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyServerOptions, type RouteOptions } from 'fastify'
 import type { Config } from './config.js'
 import { RETRY_AFTER_SECONDS } from './errors.js'
 import consistency from './plugins/app/consistency.js'
@@ -14,6 +14,9 @@ import admin from './routes/admin/index.js'
 import health from './routes/health.js'
 import orders from './routes/orders.js'
 import { formatSchemaErrors } from './validation.js'
+
+/** Levels at which Fastify's info-level request lines are written. */
+const REQUEST_LOG_LEVELS = new Set(['info', 'debug', 'trace'])
 
 export interface BuildOptions {
   /** Fastify logger option (tests pass false). Defaults to JSON logs at config.LOG_LEVEL. */
@@ -38,6 +41,10 @@ export async function buildApp(cfg: Config, opts: BuildOptions = {}): Promise<Fa
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     childLoggerFactory: lazyChildLogger,
+    // Fastify's per-request lines ("incoming request", "request completed") are at info: at a
+    // quieter level they are never written, yet Fastify would still build their arguments on every
+    // request. Errors are logged by the error handler whatever this says.
+    logController: new LogController({ disableRequestLogging: !REQUEST_LOG_LEVELS.has(cfg.LOG_LEVEL) }),
   }).withTypeProvider<TypeBoxTypeProvider>()
   if (opts.onRoute) app.addHook('onRoute', opts.onRoute)
 
