@@ -1,0 +1,174 @@
+import { execFileSync, spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { readFileSync, readdirSync } from 'node:fs'
+import { rm } from 'node:fs/promises'
+import { parseArgs } from 'node:util'
+import { createFixture } from './lib/fixture.js'
+import { load } from './lib/load.js'
+import { onInterrupt, type ServerProcess } from './lib/processes.js'
+import { Admin, startBare, startService } from './lib/service.js'
+import { shuffled } from './lib/stats.js'
+
+// The hit path under Linux `perf`: every thread of both servers, native code and the kernel
+// included, where `bench:profile` (V8's --cpu-prof) sees only the main thread's JavaScript stacks.
+// Both servers run at once and are loaded in alternating slices (A B B A), one `perf record`
+// sampling both, so a drift of the machine's speed falls on both alike. Prints CPU µs per request
+// by origin side by side, then the symbols where ours spends the most more.
+//   npm run bench:perf -- [--rounds 6] [--slice 2] [--connections 32] [--keys 1000] [--freq 999] [--top 30] [--call-graph]
+// With --call-graph the data keeps call chains: `perf report -i <out> -G -S <symbol>` shows who calls a symbol.
+// Needs `perf` (Debian: apt-get install linux-perf) and permission to profile child processes.
+
+const { values } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '6' },
+    slice: { type: 'string', default: '2' },
+    connections: { type: 'string', default: '32' },
+    keys: { type: 'string', default: '1000' },
+    freq: { type: 'string', default: '999' },
+    top: { type: 'string', default: '30' },
+    out: { type: 'string', default: 'reports/bench/perf.data' },
+    'call-graph': { type: 'boolean', default: false },
+  },
+})
+const rounds = Number(values.rounds)
+const sliceSec = Number(values.slice)
+const keys = Number(values.keys)
+const freq = Number(values.freq)
+
+try {
+  execFileSync('perf', ['--version'], { stdio: 'ignore' })
+} catch {
+  console.error('bench:perf needs Linux perf on the PATH (Debian: apt-get install linux-perf)')
+  process.exit(2)
+}
+
+const fx = await createFixture({ redisUrl: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', mysqlUrl: process.env.BENCH_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/cachelab_bench', seedCount: keys })
+const servers: ServerProcess[] = []
+onInterrupt(async () => {
+  await Promise.all(servers.map((s) => s.stop()))
+  await fx.cleanup()
+})
+const prefix = `${fx.prefix}hit:`
+const paths = shuffled(Array.from({ length: keys }, (_, i) => `/orders/${i + 1}`))
+// JIT code is named for perf in /tmp/perf-<pid>.map (functions only: no regexp or stub noise).
+const flags = ['--perf-basic-prof-only-functions']
+try {
+  const ours = await startService(fx, 'ours', prefix, {}, flags)
+  servers.push(ours)
+  const bare = await startBare(fx, 'bare', prefix, flags)
+  servers.push(bare)
+  const admin = new Admin(ours.url, fx.adminToken)
+  await admin.call('DELETE', '/admin/strategies')
+  await admin.rewarm(keys) // orders live 300 s by default: longer than this run
+  for (const s of servers) await load([s.url], { connections: Number(values.connections), durationSec: 1, paths }) // JIT warm-up, not recorded
+
+  const requests = new Map<string, number>(servers.map((s) => [s.name, 0]))
+  const cpuBefore = new Map(servers.map((s) => [s.name, threadCpu(s.pid)]))
+  const perf = spawn('perf', ['record', '-F', String(freq), ...(values['call-graph'] ? ['-g'] : []), '-p', servers.map((s) => s.pid).join(','), '-o', values.out!, '-q'], { stdio: 'inherit' })
+  await new Promise((r) => setTimeout(r, 500))
+  for (let round = 0; round < rounds; round++) {
+    for (const s of round % 2 === 0 ? [ours, bare, bare, ours] : [bare, ours, ours, bare]) {
+      const r = await load([s.url], { connections: Number(values.connections), durationSec: sliceSec / 2, paths })
+      if (r.non2xx + r.errors > 0) throw new Error(`${s.name}: ${r.non2xx} non-2xx answers, ${r.errors} errors`)
+      requests.set(s.name, requests.get(s.name)! + r.ok)
+    }
+    process.stdout.write(`round ${round + 1}/${rounds}\r`)
+  }
+  // perf names a sample by its thread: map every thread of the servers back to its process.
+  const serverOfThread = new Map<string, ServerProcess>()
+  for (const s of servers) for (const tid of readdirSync(`/proc/${s.pid}/task`)) serverOfThread.set(tid, s)
+  perf.kill('SIGINT')
+  await once(perf, 'exit')
+  const cpu = new Map(servers.map((s) => [s.name, diffCpu(cpuBefore.get(s.name)!, threadCpu(s.pid))]))
+
+  const report = execFileSync('perf', ['report', '-i', values.out!, '--no-children', '--sort', 'pid,dso,sym', '-n', '-g', 'none', '-t', '\t', '--stdio'], { encoding: 'utf8', maxBuffer: 256 << 20, stdio: ['ignore', 'pipe', 'ignore'] })
+  const usPerSample = 1e6 / freq
+  const bySymbol = new Map<string, Map<string, number>>(servers.map((s) => [s.name, new Map()]))
+  const byOrigin = new Map<string, Map<string, number>>(servers.map((s) => [s.name, new Map()]))
+  for (const line of report.split('\n')) {
+    if (line.startsWith('#') || !line.includes('\t')) continue
+    const [, samples, pidCol, dso, symCol] = line.split('\t').map((f) => f.trim()) as [string, string, string, string, string]
+    const server = serverOfThread.get(pidCol.slice(0, pidCol.indexOf(':')))
+    if (!server) continue
+    const sym = symCol.replace(/^\[.\]\s*/, '')
+    const us = (Number(samples) * usPerSample) / requests.get(server.name)!
+    const add = (m: Map<string, number>, k: string) => m.set(k, (m.get(k) ?? 0) + us)
+    add(bySymbol.get(server.name)!, `${originOf(dso, sym).padEnd(24)} ${sym}`)
+    add(byOrigin.get(server.name)!, originOf(dso, sym))
+  }
+
+  const fmt = (n: number) => n.toFixed(2).padStart(8)
+  console.log(`\n${rounds} rounds of ${sliceSec} s per server (A B B A), ${values.connections} connections, perf at ${freq} Hz`)
+  for (const s of servers) {
+    const c = cpu.get(s.name)!
+    const n = requests.get(s.name)!
+    console.log(`${s.name.padEnd(5)} ${n} requests; /proc CPU per request: main thread ${((c.main * 1000) / n).toFixed(1)} µs (user ${((c.mainUser * 1000) / n).toFixed(1)}, system ${(((c.main - c.mainUser) * 1000) / n).toFixed(1)}), other threads ${((c.other * 1000) / n).toFixed(1)} µs`)
+  }
+  const table = (title: string, a: Map<string, number>, b: Map<string, number>, limit: number) => {
+    const keysAll = [...new Set([...a.keys(), ...b.keys()])]
+    const rows = keysAll.map((k) => ({ k, a: a.get(k) ?? 0, b: b.get(k) ?? 0 })).sort((x, y) => y.a - y.b - (x.a - x.b))
+    console.log(`\n${title}\n    ours    bare    diff  `)
+    for (const r of rows.slice(0, limit)) console.log(`${fmt(r.a)}${fmt(r.b)}${fmt(r.a - r.b)}  ${r.k}`)
+    const total = (m: Map<string, number>) => [...m.values()].reduce((x, y) => x + y, 0)
+    if (limit >= rows.length) console.log(`${fmt(total(a))}${fmt(total(b))}${fmt(total(a) - total(b))}  total (sampled)`)
+  }
+  table('CPU µs per request by origin (all threads, user and kernel)', byOrigin.get('ours')!, byOrigin.get('bare')!, Infinity)
+  table(`symbols where ours spends the most more (µs per request)`, bySymbol.get('ours')!, bySymbol.get('bare')!, Number(values.top))
+  console.log(`\nperf data: ${values.out} (perf report -i ${values.out} --sort pid,dso,sym)`)
+} finally {
+  await Promise.all(servers.map((s) => s.stop()))
+  // perf report needs the JIT maps to name JavaScript frames: kept with --call-graph, for a later look.
+  if (!values['call-graph']) await Promise.all(servers.map((s) => rm(`/tmp/perf-${s.pid}.map`, { force: true })))
+  await fx.cleanup()
+}
+
+/** Where a sampled symbol comes from: our sources, an npm package, Node's JavaScript, V8 or native parts. */
+function originOf(dso: string, sym: string): string {
+  if (dso.startsWith('[JIT]')) {
+    const path = /(?:\s|^|file:\/\/)(\/\S+|node:\S+)/.exec(sym)?.[1] ?? ''
+    if (path.startsWith('node:')) return 'node (JavaScript)'
+    const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(path)?.[1]
+    if (pkg) return `npm ${pkg}`
+    if (path.includes('/services/')) return 'ours (services/)'
+    if (path.includes('/bench/')) return 'bench route'
+    return 'JIT (other)'
+  }
+  if (dso.includes('kernel')) return 'kernel'
+  if (dso === 'node' || dso.endsWith('/node')) {
+    if (/^Builtins_\w*Megamorphic/.test(sym)) return 'V8 megamorphic access'
+    if (sym.startsWith('Builtins_')) return 'V8 builtins'
+    if (/Scaveng|MarkCompact|Marking|Sweep|Evacuat|Heap::|GCTracer|ConcurrentMarking|RecordWrite/.test(sym)) return 'V8 GC'
+    if (/compiler::|maglev|turboshaft|Compiler|Parser::Parse|Scanner/.test(sym)) return 'V8 compiler'
+    if (sym.startsWith('v8::')) return 'V8 runtime'
+    if (/^uv_|^uv__/.test(sym)) return 'libuv'
+    if (/llhttp/.test(sym)) return 'llhttp'
+    return 'node (native)'
+  }
+  if (/libc|libstdc|libgcc|ld-linux/.test(dso)) return 'libc/libstdc++'
+  return dso
+}
+
+/** CPU ms so far of a process's threads from /proc: the main thread (user, total) and the others. */
+function threadCpu(pid: number): { main: number; mainUser: number; other: number } {
+  const tick = 10 // CLK_TCK is 100 on Linux
+  const out = { main: 0, mainUser: 0, other: 0 }
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      const user = Number(f[11]) * tick
+      const total = user + Number(f[12]) * tick
+      if (tid === String(pid)) {
+        out.main += total
+        out.mainUser += user
+      } else out.other += total
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return out
+}
+
+function diffCpu(a: ReturnType<typeof threadCpu>, b: ReturnType<typeof threadCpu>) {
+  return { main: b.main - a.main, mainUser: b.mainUser - a.mainUser, other: b.other - a.other }
+}
