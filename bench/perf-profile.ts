@@ -5,8 +5,8 @@ import { rm } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
 import { createFixture } from './lib/fixture.js'
 import { load } from './lib/load.js'
-import { onInterrupt, type ServerProcess } from './lib/processes.js'
-import { Admin, startBare, startService } from './lib/service.js'
+import { APP_BARE_ENTRY, onInterrupt, startServer, type ServerProcess } from './lib/processes.js'
+import { Admin, serviceEnv, startBare, startService } from './lib/service.js'
 import { shuffled } from './lib/stats.js'
 
 // The hit path under Linux `perf`: every thread of both servers, native code and the kernel
@@ -14,7 +14,9 @@ import { shuffled } from './lib/stats.js'
 // Both servers run at once and are loaded in alternating slices (A B B A), one `perf record`
 // sampling both, so a drift of the machine's speed falls on both alike. Prints CPU µs per request
 // by origin side by side, then the symbols where ours spends the most more.
-//   npm run bench:perf -- [--rounds 6] [--slice 2] [--connections 32] [--keys 1000] [--freq 999] [--top 30] [--call-graph]
+//   npm run bench:perf -- [--against bare|app] [--rounds 6] [--slice 2] [--connections 32] [--keys 1000] [--freq 999] [--top 30] [--call-graph]
+// --against app: the other side is the service's own app with the bare handler (bench/app-bare-server.ts),
+// which isolates what the order route costs from what the process is.
 // With --call-graph the data keeps call chains: `perf report -i <out> -G -S <symbol>` shows who calls a symbol.
 // Needs `perf` (Debian: apt-get install linux-perf) and permission to profile child processes.
 
@@ -28,8 +30,13 @@ const { values } = parseArgs({
     top: { type: 'string', default: '30' },
     out: { type: 'string', default: 'reports/bench/perf.data' },
     'call-graph': { type: 'boolean', default: false },
+    against: { type: 'string', default: 'bare' },
   },
 })
+if (values.against !== 'bare' && values.against !== 'app') {
+  console.error(`--against is bare or app, not ${values.against}`)
+  process.exit(2)
+}
 const rounds = Number(values.rounds)
 const sliceSec = Number(values.slice)
 const keys = Number(values.keys)
@@ -50,17 +57,22 @@ onInterrupt(async () => {
 })
 const prefix = `${fx.prefix}hit:`
 const paths = shuffled(Array.from({ length: keys }, (_, i) => `/orders/${i + 1}`))
+const barePaths = paths.map((p) => `/bare${p}`)
 // JIT code is named for perf in /tmp/perf-<pid>.map (functions only: no regexp or stub noise).
-const flags = ['--perf-basic-prof-only-functions']
+// Code space is not compacted: a moved function would keep its old address in the map, and perf
+// would name samples after whatever was compiled there before.
+const flags = ['--perf-basic-prof-only-functions', '--no-compact-code-space']
 try {
   const ours = await startService(fx, 'ours', prefix, {}, flags)
   servers.push(ours)
-  const bare = await startBare(fx, 'bare', prefix, flags)
+  // The other side keeps the name "bare" in the tables; with --against app it is the service's app.
+  const bare = values.against === 'app' ? await startServer({ name: 'bare', entry: APP_BARE_ENTRY, env: serviceEnv(fx, prefix), nodeFlags: flags }) : await startBare(fx, 'bare', prefix, flags)
   servers.push(bare)
+  const pathsOf = (s: ServerProcess) => (s === bare && values.against === 'app' ? barePaths : paths)
   const admin = new Admin(ours.url, fx.adminToken)
   await admin.call('DELETE', '/admin/strategies')
   await admin.rewarm(keys) // orders live 300 s by default: longer than this run
-  for (const s of servers) await load([s.url], { connections: Number(values.connections), durationSec: 1, paths }) // JIT warm-up, not recorded
+  for (const s of servers) await load([s.url], { connections: Number(values.connections), durationSec: 1, paths: pathsOf(s) }) // JIT warm-up, not recorded
 
   const requests = new Map<string, number>(servers.map((s) => [s.name, 0]))
   const cpuBefore = new Map(servers.map((s) => [s.name, threadCpu(s.pid)]))
@@ -68,7 +80,7 @@ try {
   await new Promise((r) => setTimeout(r, 500))
   for (let round = 0; round < rounds; round++) {
     for (const s of round % 2 === 0 ? [ours, bare, bare, ours] : [bare, ours, ours, bare]) {
-      const r = await load([s.url], { connections: Number(values.connections), durationSec: sliceSec / 2, paths })
+      const r = await load([s.url], { connections: Number(values.connections), durationSec: sliceSec / 2, paths: pathsOf(s) })
       if (r.non2xx + r.errors > 0) throw new Error(`${s.name}: ${r.non2xx} non-2xx answers, ${r.errors} errors`)
       requests.set(s.name, requests.get(s.name)! + r.ok)
     }
@@ -98,7 +110,8 @@ try {
   }
 
   const fmt = (n: number) => n.toFixed(2).padStart(8)
-  console.log(`\n${rounds} rounds of ${sliceSec} s per server (A B B A), ${values.connections} connections, perf at ${freq} Hz`)
+  console.log(`\nours: the service's GET /orders/:id; bare: ${values.against === 'app' ? "the service's app with the bare handler (GET /bare/orders/:id, bench/app-bare-server.ts)" : 'the bare route (bench/bare-server.ts)'}`)
+  console.log(`${rounds} rounds of ${sliceSec} s per server (A B B A), ${values.connections} connections, perf at ${freq} Hz`)
   for (const s of servers) {
     const c = cpu.get(s.name)!
     const n = requests.get(s.name)!

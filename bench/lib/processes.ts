@@ -8,6 +8,7 @@ import { freePort } from '../../test/helpers/free-port.js'
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 export const SERVICE_ENTRY = join(ROOT, 'services/order-service/src/server.ts')
 export const BARE_ENTRY = join(ROOT, 'bench/bare-server.ts')
+export const APP_BARE_ENTRY = join(ROOT, 'bench/app-bare-server.ts')
 
 // Children still running when the bench exits (an error, Ctrl-C) are killed with it.
 const running = new Set<ChildProcess>()

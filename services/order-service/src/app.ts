@@ -1,5 +1,5 @@
 import { type TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyServerOptions, type RouteOptions } from 'fastify'
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyPluginAsync, type FastifyServerOptions, type RouteOptions } from 'fastify'
 import type { Config } from './config.js'
 import { RETRY_AFTER_SECONDS } from './errors.js'
 import consistency from './plugins/app/consistency.js'
@@ -23,6 +23,8 @@ export interface BuildOptions {
   logger?: FastifyServerOptions['logger']
   /** Called for every route as it is registered (tests enumerate the routes, admin ones included). */
   onRoute?: (route: RouteOptions) => void
+  /** Registered after the service's own routes (bench/app-bare-server.ts adds a bare route beside them). */
+  extraPlugins?: FastifyPluginAsync[]
 }
 
 /**
@@ -78,6 +80,7 @@ export async function buildApp(cfg: Config, opts: BuildOptions = {}): Promise<Fa
   await app.register(health)
   await app.register(orders)
   await app.register(admin, { token: app.config.ADMIN_TOKEN })
+  for (const plugin of opts.extraPlugins ?? []) await app.register(plugin)
   await app.ready()
   return app as unknown as FastifyInstance
 }
