@@ -14,9 +14,11 @@ import { shuffled } from './lib/stats.js'
 // Both servers run at once and are loaded in alternating slices (A B B A), one `perf record`
 // sampling both, so a drift of the machine's speed falls on both alike. Prints CPU µs per request
 // by origin side by side, then the symbols where ours spends the most more.
-//   npm run bench:perf -- [--against bare|app] [--rounds 6] [--slice 2] [--connections 32] [--keys 1000] [--freq 999] [--top 30] [--call-graph]
+//   npm run bench:perf -- [--against bare|app|metrics-off|self] [--rounds 6] [--slice 2] [--connections 32] [--keys 1000] [--freq 999] [--top 30] [--call-graph]
 // --against app: the other side is the service's own app with the bare handler (bench/app-bare-server.ts),
-// which isolates what the order route costs from what the process is.
+// which isolates what the order route costs from what the process is; --against metrics-off: the
+// same service with METRICS_ENABLED=false (what metrics cost on a hit); --against self: a second
+// process of the same service, an A/A run that shows how far two identical processes differ.
 // With --call-graph the data keeps call chains: `perf report -i <out> -G -S <symbol>` shows who calls a symbol.
 // Needs `perf` (Debian: apt-get install linux-perf) and permission to profile child processes.
 
@@ -33,8 +35,8 @@ const { values } = parseArgs({
     against: { type: 'string', default: 'bare' },
   },
 })
-if (values.against !== 'bare' && values.against !== 'app') {
-  console.error(`--against is bare or app, not ${values.against}`)
+if (!['bare', 'app', 'metrics-off', 'self'].includes(values.against!)) {
+  console.error(`--against is bare, app, metrics-off or self, not ${values.against}`)
   process.exit(2)
 }
 const rounds = Number(values.rounds)
@@ -66,7 +68,12 @@ try {
   const ours = await startService(fx, 'ours', prefix, {}, flags)
   servers.push(ours)
   // The other side keeps the name "bare" in the tables; with --against app it is the service's app.
-  const bare = values.against === 'app' ? await startServer({ name: 'bare', entry: APP_BARE_ENTRY, env: serviceEnv(fx, prefix), nodeFlags: flags }) : await startBare(fx, 'bare', prefix, flags)
+  const bare =
+    values.against === 'app'
+      ? await startServer({ name: 'bare', entry: APP_BARE_ENTRY, env: serviceEnv(fx, prefix), nodeFlags: flags })
+      : values.against === 'metrics-off' || values.against === 'self'
+        ? await startService(fx, 'bare', prefix, values.against === 'self' ? {} : { METRICS_ENABLED: 'false' }, flags)
+        : await startBare(fx, 'bare', prefix, flags)
   servers.push(bare)
   const pathsOf = (s: ServerProcess) => (s === bare && values.against === 'app' ? barePaths : paths)
   const admin = new Admin(ours.url, fx.adminToken)
@@ -110,7 +117,8 @@ try {
   }
 
   const fmt = (n: number) => n.toFixed(2).padStart(8)
-  console.log(`\nours: the service's GET /orders/:id; bare: ${values.against === 'app' ? "the service's app with the bare handler (GET /bare/orders/:id, bench/app-bare-server.ts)" : 'the bare route (bench/bare-server.ts)'}`)
+  const other = { app: "the service's app with the bare handler (GET /bare/orders/:id, bench/app-bare-server.ts)", 'metrics-off': 'the same service with METRICS_ENABLED=false', self: 'a second process of the same service (an A/A run: the noise floor)', bare: 'the bare route (bench/bare-server.ts)' }[values.against!]
+  console.log(`\nours: the service's GET /orders/:id; bare: ${other}`)
   console.log(`${rounds} rounds of ${sliceSec} s per server (A B B A), ${values.connections} connections, perf at ${freq} Hz`)
   for (const s of servers) {
     const c = cpu.get(s.name)!
