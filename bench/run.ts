@@ -23,6 +23,9 @@ alternating A B B A within each round: absolute numbers on a shared machine mean
   --strategy-rounds N     rounds per strategy mode (default 5: each round switches modes twice)
   --duration S            seconds per measurement (default 1; HTTP and in-process)
   --slices N              a measurement is N slices alternating with its pair's (A B B A...; default 2)
+  --process-sets N        hit, metrics, scaling: split the rounds among N sets of fresh server
+                          processes (default 3): two processes of the same code differ by up to
+                          ±15% for their whole life, which the rounds of one set would all share
   --connections N         HTTP connections of the load generator (default 32)
   --keys N                orders in the hit key mix (default 1000)
   --miss-pool N           distinct orders per miss measurement at most (default 20000)
@@ -47,6 +50,7 @@ const { values } = parseArgs({
     'strategy-rounds': { type: 'string', default: '5' },
     duration: { type: 'string', default: '1' },
     slices: { type: 'string', default: '2' },
+    'process-sets': { type: 'string', default: '3' },
     connections: { type: 'string', default: '32' },
     keys: { type: 'string', default: '1000' },
     'miss-pool': { type: 'string', default: '20000' },
@@ -102,6 +106,7 @@ const settings = {
   strategyRounds: positive('strategy-rounds', values['strategy-rounds']!),
   durationSec: positive('duration', values.duration!, false),
   slices: positive('slices', values.slices!),
+  processSets: positive('process-sets', values['process-sets']!),
   connections: positive('connections', values.connections!),
   keys: positive('keys', values.keys!),
   missPool: positive('miss-pool', values['miss-pool']!),
@@ -133,7 +138,7 @@ const http = { connections: settings.connections, durationSec: settings.duration
 try {
   if (sections.has('hit') || sections.has('metrics') || sections.has('scaling')) {
     log(`\n[${elapsed()}] hit path: ours vs bare route, metrics on/off, 1 vs 2 processes`)
-    const r = await runHttpSections(fx, { ...http, rounds: settings.rounds, slices: settings.slices, keys: settings.keys, sections }, log)
+    const r = await runHttpSections(fx, { ...http, rounds: settings.rounds, slices: settings.slices, keys: settings.keys, sections, processSets: settings.processSets }, log)
     figures.push(...r.figures)
     details.http = { checks: r.checks, measurements: r.measurements }
   }
