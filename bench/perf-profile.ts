@@ -1,7 +1,8 @@
 import { execFileSync, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { readFileSync, readdirSync } from 'node:fs'
-import { rm } from 'node:fs/promises'
+import { mkdir, rm } from 'node:fs/promises'
+import { dirname, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { createFixture } from './lib/fixture.js'
 import { load } from './lib/load.js'
@@ -83,8 +84,11 @@ try {
 
   const requests = new Map<string, number>(servers.map((s) => [s.name, 0]))
   const cpuBefore = new Map(servers.map((s) => [s.name, threadCpu(s.pid)]))
+  await mkdir(dirname(resolve(values.out!)), { recursive: true })
   const perf = spawn('perf', ['record', '-F', String(freq), ...(values['call-graph'] ? ['-g'] : []), '-p', servers.map((s) => s.pid).join(','), '-o', values.out!, '-q'], { stdio: 'inherit' })
+  const perfExit = once(perf, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
   await new Promise((r) => setTimeout(r, 500))
+  if (perf.exitCode !== null) throw new Error(`perf record exited at once (code ${perf.exitCode}): see its message above`)
   for (let round = 0; round < rounds; round++) {
     for (const s of round % 2 === 0 ? [ours, bare, bare, ours] : [bare, ours, ours, bare]) {
       const r = await load([s.url], { connections: Number(values.connections), durationSec: sliceSec / 2, paths: pathsOf(s) })
@@ -97,7 +101,8 @@ try {
   const serverOfThread = new Map<string, ServerProcess>()
   for (const s of servers) for (const tid of readdirSync(`/proc/${s.pid}/task`)) serverOfThread.set(tid, s)
   perf.kill('SIGINT')
-  await once(perf, 'exit')
+  const [code] = await perfExit
+  if (code !== 0 && code !== null) throw new Error(`perf record failed (exit code ${code})`)
   const cpu = new Map(servers.map((s) => [s.name, diffCpu(cpuBefore.get(s.name)!, threadCpu(s.pid))]))
 
   const report = execFileSync('perf', ['report', '-i', values.out!, '--no-children', '--sort', 'pid,dso,sym', '-n', '-g', 'none', '-t', '\t', '--stdio'], { encoding: 'utf8', maxBuffer: 256 << 20, stdio: ['ignore', 'pipe', 'ignore'] })

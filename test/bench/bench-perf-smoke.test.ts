@@ -35,7 +35,8 @@ afterAll(async () => {
 
 for (const against of ['bare', 'app']) {
   it.skipIf(noPerf !== undefined)(`npm run bench:perf -- --against ${against} prints CPU per request by origin for both servers${noPerf ? ` (skipped: perf unusable: ${noPerf})` : ''}`, { timeout: 300_000 }, async () => {
-    const out = join(dir, `${against}.data`)
+    // A directory that does not exist yet, as reports/bench/ on a fresh clone.
+    const out = join(dir, against, 'perf.data')
     const args = ['--against', against, '--rounds', '1', '--slice', '0.4', '--keys', '20', '--connections', '4', '--top', '5', '--out', out]
     const child = spawn(process.execPath, ['--import', 'tsx', 'bench/perf-profile.ts', ...args], {
       env: { ...process.env, BENCH_MYSQL_URL: sandbox.mysqlUrl, REDIS_URL: sandbox.redisUrl },
