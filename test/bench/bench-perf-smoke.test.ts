@@ -1,10 +1,10 @@
-import { execFileSync, spawn } from 'node:child_process'
-import { once } from 'node:events'
+import { execFileSync } from 'node:child_process'
 import { mkdtemp, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { createSandbox, type Sandbox } from '../helpers/app.js'
+import { runBenchScript } from './run-bench-script.js'
 
 // `npm run bench:perf` end to end with tiny durations, both contenders (`--against bare` and
 // `app`), in a database of its own. Like bench-smoke, it checks the shape of the report, never a
@@ -38,14 +38,7 @@ for (const against of ['bare', 'app']) {
     // A directory that does not exist yet, as reports/bench/ on a fresh clone.
     const out = join(dir, against, 'perf.data')
     const args = ['--against', against, '--rounds', '1', '--slice', '0.4', '--keys', '20', '--connections', '4', '--top', '5', '--out', out]
-    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/perf-profile.ts', ...args], {
-      env: { ...process.env, BENCH_MYSQL_URL: sandbox.mysqlUrl, REDIS_URL: sandbox.redisUrl },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let output = ''
-    child.stdout.on('data', (d) => (output += d))
-    child.stderr.on('data', (d) => (output += d))
-    const [code] = await once(child, 'exit')
+    const { code, output } = await runBenchScript('bench/perf-profile.ts', args, sandbox)
     expect(code, output).toBe(0)
     for (const name of ['ours', 'bare']) expect(output).toMatch(new RegExp(`^${name}\\s+\\d+ requests; /proc CPU per request: main thread [\\d.]+ µs`, 'm'))
     expect(output).toMatch(/CPU µs per request by origin/)

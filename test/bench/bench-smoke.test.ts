@@ -1,5 +1,3 @@
-import { spawn } from 'node:child_process'
-import { once } from 'node:events'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -7,6 +5,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest'
 import { READ_PATH_FAMILIES } from '../../bench/sections/strategies.js'
 import { MODES } from '../../services/order-service/src/strategies/catalogue.js'
 import { createSandbox, type Sandbox } from '../helpers/app.js'
+import { runBenchScript } from './run-bench-script.js'
 
 // The bench harness end to end with tiny durations (`npm run bench` with every section), in a
 // database of its own. It checks only that the report is well formed, never a figure's value:
@@ -51,14 +50,7 @@ function wellFormed(s: Summary, n: number): void {
 it('npm run bench runs every section and writes well-formed ratios', { timeout: 600_000 }, async () => {
   const out = join(dir, 'bench.json')
   const args = ['--rounds', '1', '--strategy-rounds', '1', '--duration', '0.3', '--slices', '1', '--keys', '20', '--miss-pool', '60', '--connections', '4', '--concurrency', '4', '--expiries', '1', '--burst', '3', '--db-latency', '5', '--out', out]
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/run.ts', ...args], {
-    env: { ...process.env, BENCH_MYSQL_URL: sandbox.mysqlUrl, REDIS_URL: sandbox.redisUrl },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let output = ''
-  child.stdout.on('data', (d) => (output += d))
-  child.stderr.on('data', (d) => (output += d))
-  const [code] = await once(child, 'exit')
+  const { code, output } = await runBenchScript('bench/run.ts', args, sandbox)
   expect(code, output).toBe(0)
   expect(output).toMatch(/section\s+figure\s+median\s+spread/)
 
