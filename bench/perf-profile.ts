@@ -1,9 +1,10 @@
 import { execFileSync, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { readFileSync, readdirSync } from 'node:fs'
+import { readdirSync } from 'node:fs'
 import { mkdir, rm } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
+import { threadCpuMs } from './lib/cpu.js'
 import { createFixture } from './lib/fixture.js'
 import { load } from './lib/load.js'
 import { APP_BARE_ENTRY, onInterrupt, startServer, type ServerProcess } from './lib/processes.js'
@@ -20,7 +21,9 @@ import { shuffled } from './lib/stats.js'
 // which isolates what the order route costs from what the process is; --against metrics-off: the
 // same service with METRICS_ENABLED=false (what metrics cost on a hit); --against self: a second
 // process of the same service, an A/A run that shows how far two identical processes differ.
-// With --call-graph the data keeps call chains: `perf report -i <out> -G -S <symbol>` shows who calls a symbol.
+// With --call-graph the data keeps call chains: `perf report -i <out> -G -S <symbol>` shows who calls a symbol,
+// and --frames a,b,... prints each pattern's inclusive time: the samples with a frame whose name
+// contains it anywhere in their chain (e.g. parserOnHeadersComplete, processTicksAndRejections).
 // Needs `perf` (Debian: apt-get install linux-perf) and permission to profile child processes.
 
 const { values } = parseArgs({
@@ -33,6 +36,7 @@ const { values } = parseArgs({
     top: { type: 'string', default: '30' },
     out: { type: 'string', default: 'reports/bench/perf.data' },
     'call-graph': { type: 'boolean', default: false },
+    frames: { type: 'string' },
     against: { type: 'string', default: 'bare' },
   },
 })
@@ -83,7 +87,7 @@ try {
   for (const s of servers) await load([s.url], { connections: Number(values.connections), durationSec: 1, paths: pathsOf(s) }) // JIT warm-up, not recorded
 
   const requests = new Map<string, number>(servers.map((s) => [s.name, 0]))
-  const cpuBefore = new Map(servers.map((s) => [s.name, threadCpu(s.pid)]))
+  const cpuBefore = new Map(servers.map((s) => [s.name, threadCpuMs(s.pid)]))
   await mkdir(dirname(resolve(values.out!)), { recursive: true })
   const perf = spawn('perf', ['record', '-F', String(freq), ...(values['call-graph'] ? ['-g'] : []), '-p', servers.map((s) => s.pid).join(','), '-o', values.out!, '-q'], { stdio: 'inherit' })
   const perfExit = once(perf, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
@@ -103,7 +107,7 @@ try {
   perf.kill('SIGINT')
   const [code] = await perfExit
   if (code !== 0 && code !== null) throw new Error(`perf record failed (exit code ${code})`)
-  const cpu = new Map(servers.map((s) => [s.name, diffCpu(cpuBefore.get(s.name)!, threadCpu(s.pid))]))
+  const cpu = new Map(servers.map((s) => [s.name, diffCpu(cpuBefore.get(s.name)!, threadCpuMs(s.pid))]))
 
   const report = execFileSync('perf', ['report', '-i', values.out!, '--no-children', '--sort', 'pid,dso,sym', '-n', '-g', 'none', '-t', '\t', '--stdio'], { encoding: 'utf8', maxBuffer: 256 << 20, stdio: ['ignore', 'pipe', 'ignore'] })
   const usPerSample = 1e6 / freq
@@ -136,16 +140,38 @@ try {
     console.log(`\n${title}\n    ours    bare    diff  `)
     for (const r of rows.slice(0, limit)) console.log(`${fmt(r.a)}${fmt(r.b)}${fmt(r.a - r.b)}  ${r.k}`)
     const total = (m: Map<string, number>) => [...m.values()].reduce((x, y) => x + y, 0)
-    if (limit >= rows.length) console.log(`${fmt(total(a))}${fmt(total(b))}${fmt(total(a) - total(b))}  total (sampled)`)
+    if (limit === Infinity) console.log(`${fmt(total(a))}${fmt(total(b))}${fmt(total(a) - total(b))}  total (sampled)`)
   }
   table('CPU µs per request by origin (all threads, user and kernel)', byOrigin.get('ours')!, byOrigin.get('bare')!, Infinity)
   table(`symbols where ours spends the most more (µs per request)`, bySymbol.get('ours')!, bySymbol.get('bare')!, Number(values.top))
+  if (values.frames && values['call-graph']) {
+    const patterns = values.frames.split(',').filter(Boolean)
+    const inclusive = inclusiveTime(values.out!, patterns, serverOfThread)
+    const perRequest = (name: string) => new Map(patterns.map((p) => [p, ((inclusive.get(name)?.get(p) ?? 0) * usPerSample) / requests.get(name)!]))
+    table('inclusive time of frames (µs per request: samples with such a frame in their chain)', perRequest('ours'), perRequest('bare'), patterns.length)
+  } else if (values.frames) console.log('\n--frames needs --call-graph')
   console.log(`\nperf data: ${values.out} (perf report -i ${values.out} --sort pid,dso,sym)`)
 } finally {
   await Promise.all(servers.map((s) => s.stop()))
   // perf report needs the JIT maps to name JavaScript frames: kept with --call-graph, for a later look.
   if (!values['call-graph']) await Promise.all(servers.map((s) => rm(`/tmp/perf-${s.pid}.map`, { force: true })))
   await fx.cleanup()
+}
+
+/** Per server, per pattern: the samples whose call chain has a frame containing the pattern. */
+function inclusiveTime(data: string, patterns: string[], serverOfThread: Map<string, ServerProcess>): Map<string, Map<string, number>> {
+  const script = execFileSync('perf', ['script', '-i', data, '-F', 'tid,ip,sym'], { encoding: 'utf8', maxBuffer: 1 << 30, stdio: ['ignore', 'pipe', 'ignore'] })
+  const out = new Map<string, Map<string, number>>()
+  // A sample is a header line (its thread id) followed by indented frames, ended by a blank line.
+  for (const sample of script.split('\n\n')) {
+    const [header, ...frames] = sample.split('\n')
+    const server = serverOfThread.get(header?.trim().split(/\s+/)[0] ?? '')
+    if (!server) continue
+    const counts = out.get(server.name) ?? new Map<string, number>()
+    out.set(server.name, counts)
+    for (const p of patterns) if (frames.some((f) => f.includes(p))) counts.set(p, (counts.get(p) ?? 0) + 1)
+  }
+  return out
 }
 
 /** Where a sampled symbol comes from: our sources, an npm package, Node's JavaScript, V8 or native parts. */
@@ -174,27 +200,6 @@ function originOf(dso: string, sym: string): string {
   return dso
 }
 
-/** CPU ms so far of a process's threads from /proc: the main thread (user, total) and the others. */
-function threadCpu(pid: number): { main: number; mainUser: number; other: number } {
-  const tick = 10 // CLK_TCK is 100 on Linux
-  const out = { main: 0, mainUser: 0, other: 0 }
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-      const user = Number(f[11]) * tick
-      const total = user + Number(f[12]) * tick
-      if (tid === String(pid)) {
-        out.main += total
-        out.mainUser += user
-      } else out.other += total
-    } catch {
-      // the thread ended meanwhile
-    }
-  }
-  return out
-}
-
-function diffCpu(a: ReturnType<typeof threadCpu>, b: ReturnType<typeof threadCpu>) {
+function diffCpu(a: ReturnType<typeof threadCpuMs>, b: ReturnType<typeof threadCpuMs>) {
   return { main: b.main - a.main, mainUser: b.mainUser - a.mainUser, other: b.other - a.other }
 }

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { readFileSync, readdirSync } from 'node:fs'
 import { availableParallelism, loadavg } from 'node:os'
 
 let ticksPerSecond: number | undefined
@@ -11,15 +11,37 @@ let ticksPerSecond: number | undefined
  */
 export function cpuMs(pid: number): number | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    // Fields after the command name (which may contain spaces) start at the last ')'.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    const ticks = Number(fields[11]) + Number(fields[12])
-    ticksPerSecond ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100
-    return (ticks / ticksPerSecond) * 1000
+    const { user, system } = readStat(`/proc/${pid}/stat`)
+    return user + system
   } catch {
     return undefined
   }
+}
+
+/** User and system CPU ms of a process or thread, from its /proc stat file. */
+function readStat(path: string): { user: number; system: number } {
+  const stat = readFileSync(path, 'utf8')
+  // Fields after the command name (which may contain spaces) start at the last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  ticksPerSecond ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100
+  return { user: (Number(fields[11]) / ticksPerSecond) * 1000, system: (Number(fields[12]) / ticksPerSecond) * 1000 }
+}
+
+/** CPU ms so far of a process's threads (Linux /proc): the main thread (user, and in all) and the others together. */
+export function threadCpuMs(pid: number): { main: number; mainUser: number; other: number } {
+  const out = { main: 0, mainUser: 0, other: 0 }
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const { user, system } = readStat(`/proc/${pid}/task/${tid}/stat`)
+      if (tid === String(pid)) {
+        out.main += user + system
+        out.mainUser += user
+      } else out.other += user + system
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return out
 }
 
 /** The machine's load right now, for the report: 1-minute load average over the core count. */
